@@ -1,0 +1,65 @@
+package agora
+
+import "time"
+
+// EventKind names a change that must reach the store.
+type EventKind uint8
+
+// Event kinds. Each carries the fields named beside it.
+const (
+	// EventParticipantCreated: Participant.
+	EventParticipantCreated EventKind = iota + 1
+	// EventRoleChanged: Participant (ID and Role).
+	EventRoleChanged
+	// EventConversationCreated: Conversation.
+	EventConversationCreated
+	// EventConversationDeleted: ConversationID.
+	EventConversationDeleted
+	// EventLocked: Lock. EventUnlocked: nothing else.
+	EventLocked
+	EventUnlocked
+	// EventOpinionCreated: Opinion.
+	EventOpinionCreated
+	// EventOpinionModerated: Opinion (ID, Status, Moderation); a status of
+	// visible withdraws the moderation.
+	EventOpinionModerated
+	// EventOpinionDeleted: Opinion (ID).
+	EventOpinionDeleted
+	// EventVoteCast: Vote (a new or changed vote).
+	EventVoteCast
+	// EventVoteCancelled: Vote (ParticipantID, OpinionID).
+	EventVoteCancelled
+	// EventCounters: Counters, absolute values; only the latest of a batch
+	// per conversation needs writing.
+	EventCounters
+)
+
+var eventKindNames = [...]string{"", "participant_created", "role_changed", "conversation_created",
+	"conversation_deleted", "locked", "unlocked", "opinion_created", "opinion_moderated",
+	"opinion_deleted", "vote_cast", "vote_cancelled", "counters"}
+
+// String names the kind for logs and the vote history.
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) {
+		return eventKindNames[k]
+	}
+	return "unknown"
+}
+
+// Event is one change on its way to the store through the write-behind
+// batcher. Events of one conversation are appended by its actor in the
+// order they were applied, and the store applies a batch in order, in one
+// transaction.
+type Event struct {
+	Kind EventKind
+	// ConversationID is empty for participant events.
+	ConversationID string
+	At             time.Time
+
+	Participant  *Participant
+	Conversation *Conversation
+	Lock         *Lock
+	Opinion      *Opinion
+	Vote         StoredVote
+	Counters     Counters
+}

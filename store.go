@@ -1,0 +1,56 @@
+package agora
+
+import (
+	"context"
+)
+
+// Store is the durable home of everything: participants, conversations,
+// opinions, current votes and their history. Writes arrive only as batches
+// of events from the write-behind batcher; reads serve activation of a
+// conversation, authentication and listings. Implemented by persist/sqlite
+// and persist/postgres; one contract suite tests both.
+type Store interface {
+	// Apply commits a batch of events in one transaction, all or nothing,
+	// in order. Errors with code EUNAVAILABLE (or any code other than
+	// EINVALID) are taken as transient and retried by the batcher; EINVALID
+	// means the batch can never commit.
+	Apply(ctx context.Context, events []Event) error
+
+	// LoadConversation streams a conversation's state into sink: the
+	// conversation first, then its opinions by Seq (deleted ones included,
+	// flagged), then its current votes on them. ENOTFOUND when the
+	// conversation is unknown or deleted.
+	LoadConversation(ctx context.Context, id string, sink ConversationSink) error
+
+	// ListConversations returns a page of indexed, unlocked, undeleted
+	// conversations with their committed counters.
+	ListConversations(ctx context.Context, q ConversationQuery) (*ConversationPage, error)
+
+	// ParticipantByTokenHash returns the participant holding a token, or
+	// ENOTFOUND.
+	ParticipantByTokenHash(ctx context.Context, hash [32]byte) (*Participant, error)
+	// Participant returns a participant by id, or ENOTFOUND.
+	Participant(ctx context.Context, id string) (*Participant, error)
+
+	// Ping checks that the store answers (readiness).
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// ConversationSink receives a conversation's state from the store, row by
+// row, so that activation builds no intermediate copy.
+type ConversationSink interface {
+	LoadConversation(c Conversation) error
+	LoadOpinion(o Opinion) error
+	LoadVote(v StoredVote) error
+}
+
+// Auditor recounts what the store holds. It is for tests, audits and the
+// load generator's verification; no request is ever served by a count.
+type Auditor interface {
+	// RecountConversation counts a conversation's opinions, votes and
+	// voters from its rows under the definitions of Counters
+	// (LastReactedAt is the stored value).
+	RecountConversation(ctx context.Context, id string) (Counters, error)
+}
