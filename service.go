@@ -22,8 +22,9 @@ type ConversationService interface {
 
 	// CreateOpinion posts an opinion with its author's agree vote.
 	CreateOpinion(ctx context.Context, caller Caller, cid, text string) (*OpinionView, error)
-	// Opinion returns one visible, moved or hidden opinion.
-	Opinion(ctx context.Context, cid, oid string) (*OpinionView, error)
+	// Opinion returns one visible or moved opinion; a hidden one only to
+	// those who may moderate the conversation (ENOTFOUND to others).
+	Opinion(ctx context.Context, caller Caller, cid, oid string) (*OpinionView, error)
 	// Opinions returns a page of opinions; hidden ones to moderators only.
 	Opinions(ctx context.Context, caller Caller, cid string, q OpinionQuery) (*OpinionPage, error)
 	// DeleteOpinion deletes an opinion (its author, a moderator, or admin).

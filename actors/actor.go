@@ -1,0 +1,178 @@
+// Package actors holds the conversation actors and their manager. Each
+// active conversation is one hollywood actor that owns the conversation's
+// state and applies commands one at a time; the manager finds or spawns
+// actors, passivates idle ones and applies admission control in front of
+// their inboxes.
+//
+// Rules of ownership:
+//   - a conversation's state is touched only by its actor's goroutine;
+//     what leaves the actor is a copy;
+//   - commands carry their reply channel (buffered, so the actor never
+//     blocks on a caller that gave up); hollywood's Engine.Request is not
+//     used, its reply ids collide under load;
+//   - the batcher owns pending events; the actor appends and is completed.
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+
+	"github.com/agora-dev/agora"
+)
+
+// envelope carries a command and the channel its answer goes to.
+type envelope struct {
+	cmd   command
+	reply chan reply
+}
+
+type reply struct {
+	value any
+	err   error
+}
+
+// handle is the manager's record of one conversation's actor. The atomics
+// are written by the actor and read by the admin API.
+type handle struct {
+	cid     string
+	pid     *actor.PID
+	ready   chan struct{} // closed once loaded (or failed: loadErr)
+	stopped chan struct{} // closed once stopped and its writes settled
+	loadErr error
+
+	// Guarded by Manager.mu.
+	stopping bool
+
+	inflight   atomic.Int32 // commands acquired and not yet answered
+	pending    atomic.Int32 // writes appended and not yet settled
+	lastActive atomic.Int64 // unix nanoseconds
+	opinions   atomic.Int32
+	votes      atomic.Int32
+	voters     atomic.Int32
+	locked     atomic.Bool
+}
+
+// convActor is the hollywood receiver of one conversation.
+type convActor struct {
+	m      *Manager
+	h      *handle
+	s      *conversation
+	broken bool
+}
+
+// Receive implements actor.Receiver.
+func (a *convActor) Receive(c *actor.Context) {
+	if e, ok := c.Message().(*envelope); ok {
+		a.handle(e)
+	}
+}
+
+func (a *convActor) handle(e *envelope) {
+	if _, ok := e.cmd.(breakActor); ok {
+		a.broken = true
+	}
+	if a.broken {
+		e.reply <- reply{err: errReloading}
+		return
+	}
+	w := e.cmd.writes()
+	if w > 0 {
+		if err := a.m.batcher.TryReserve(w); err != nil {
+			e.reply <- reply{err: err}
+			return
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	res, events, err := a.apply(e.cmd, now)
+	if err != nil || len(events) == 0 {
+		if w > 0 {
+			a.m.batcher.Release(w)
+		}
+		e.reply <- reply{value: res, err: err}
+		return
+	}
+	a.publish()
+	a.h.pending.Add(1)
+	if a.m.cfg.AckApplied {
+		e.reply <- reply{value: res}
+	}
+	ackApplied, cid := a.m.cfg.AckApplied, a.h.cid
+	a.m.batcher.Append(events, w, func(err error) {
+		a.h.pending.Add(-1)
+		if !ackApplied {
+			e.reply <- reply{value: res, err: err}
+		} else if err != nil {
+			a.m.log.Error("a write acknowledged as applied failed to commit", "conversation", cid, "err", err)
+		}
+	})
+}
+
+// apply runs a command and turns a panic into a reload: the state may be
+// half-changed, so the actor refuses everything from then on and the
+// manager replaces it with one loaded from the store (after the writes
+// already queued have settled).
+func (a *convActor) apply(cmd command, now time.Time) (res any, events []agora.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.broken = true
+			a.m.log.Error("conversation actor panicked; reloading it from the store",
+				"conversation", a.h.cid, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			go a.m.drop(a.h)
+			res, events, err = nil, nil, errReloading
+		}
+	}()
+	return cmd.apply(a.s, now)
+}
+
+// publish copies the counters the admin API shows into the handle.
+func (a *convActor) publish() {
+	a.h.opinions.Store(int32(a.s.conv.OpinionCount))
+	a.h.votes.Store(int32(a.s.conv.VoteCount))
+	a.h.voters.Store(int32(a.s.conv.ParticipantCount))
+	a.h.locked.Store(a.s.conv.Locked)
+}
+
+var errReloading = agora.Unavailable(time.Second, "The conversation is being reloaded; try again shortly.")
+
+// loaded reports whether the actor is running (loaded without error).
+func (h *handle) loaded() bool {
+	select {
+	case <-h.ready:
+		return h.loadErr == nil
+	default:
+		return false
+	}
+}
+
+func (h *handle) state() agora.ActorState {
+	return agora.ActorState{
+		ConversationID: h.cid,
+		Opinions:       int(h.opinions.Load()),
+		Votes:          int(h.votes.Load()),
+		Participants:   int(h.voters.Load()),
+		PendingWrites:  int(h.pending.Load()),
+		Mailbox:        int(h.inflight.Load()),
+		LastActiveAt:   time.Unix(0, h.lastActive.Load()).UTC(),
+	}
+}
+
+// deadLetters answers commands that reached an actor after it stopped, so
+// that no caller waits for a reply that will never come.
+func deadLetters(log *slog.Logger) actor.Producer {
+	return func() actor.Receiver { return deadLetterReceiver{log} }
+}
+
+type deadLetterReceiver struct{ log *slog.Logger }
+
+func (d deadLetterReceiver) Receive(c *actor.Context) {
+	if dl, ok := c.Message().(actor.DeadLetterEvent); ok {
+		if e, ok := dl.Message.(*envelope); ok {
+			e.reply <- reply{err: errReloading}
+		}
+	}
+}

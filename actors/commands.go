@@ -1,0 +1,435 @@
+package actors
+
+import (
+	"encoding/base64"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/agora-dev/agora"
+)
+
+// command is a request to a conversation actor. apply runs on the actor's
+// goroutine, alone with the state: it validates, changes the state and
+// returns the result for the caller and the events that make the change
+// durable. A command that fails must leave the state untouched.
+type command interface {
+	apply(s *conversation, now time.Time) (result any, events []agora.Event, err error)
+	// writes bounds the events apply may return, reserved in the write
+	// backlog before apply runs; 0 for reads.
+	writes() int
+}
+
+// touch advances last_reacted_at to now; it never goes back.
+func (s *conversation) touch(now time.Time) {
+	if now.After(s.conv.LastReactedAt) {
+		s.conv.LastReactedAt = now
+	}
+}
+
+// countersEvent closes every write with the conversation's absolute
+// counters, so the store holds them without ever counting.
+func (s *conversation) countersEvent(now time.Time) agora.Event {
+	return agora.Event{Kind: agora.EventCounters, ConversationID: s.conv.ID, At: now, Counters: s.conv.Counters}
+}
+
+func (s *conversation) live() error {
+	if s.deleted {
+		return agora.Errorf(agora.ENOTFOUND, "Conversation %s not found.", s.conv.ID)
+	}
+	return nil
+}
+
+// canModerate reports whether the caller may moderate this conversation:
+// its author, a moderator, or the admin.
+func (s *conversation) canModerate(c agora.Caller) bool {
+	return c.IsModerator() || (c.ParticipantID != "" && c.ParticipantID == s.conv.AuthorID)
+}
+
+func (s *conversation) requireModerator(c agora.Caller) error {
+	if !s.canModerate(c) {
+		return agora.Errorf(agora.EFORBIDDEN, "Only the conversation's author or a moderator may do this.")
+	}
+	return nil
+}
+
+func requireParticipant(c agora.Caller) error {
+	if c.ParticipantID == "" {
+		return agora.Errorf(agora.EFORBIDDEN, "The admin token is not a participant; use a participant token.")
+	}
+	return nil
+}
+
+func (s *conversation) writable() error {
+	if s.conv.Locked {
+		return agora.Errorf(agora.ELOCKED, "Conversation %s is locked.", s.conv.ID)
+	}
+	return nil
+}
+
+// votable returns the index of an opinion that may be voted on.
+func (s *conversation) votable(oid string) (int32, error) {
+	o, err := s.opinion(oid)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
+	if st := s.opinions[o].Status; st != agora.StatusVisible {
+		return 0, agora.Errorf(agora.EMODERATED, "Opinion %s is %s by moderation.", oid, st)
+	}
+	return o, nil
+}
+
+// announceCreated emits the events of a conversation built in memory by
+// the manager: the conversation, its seed opinions and its counters.
+type announceCreated struct{ seeds int }
+
+func (c announceCreated) writes() int { return c.seeds + 2 }
+func (c announceCreated) apply(s *conversation, now time.Time) (any, []agora.Event, error) {
+	events := make([]agora.Event, 0, len(s.opinions)+2)
+	events = append(events, agora.Event{Kind: agora.EventConversationCreated, ConversationID: s.conv.ID, At: now, Conversation: s.snapshot()})
+	for _, o := range s.opinions {
+		op := o.Opinion
+		events = append(events, agora.Event{Kind: agora.EventOpinionCreated, ConversationID: s.conv.ID, At: now, Opinion: &op})
+	}
+	events = append(events, s.countersEvent(now))
+	return s.snapshot(), events, nil
+}
+
+type getConversation struct{}
+
+func (getConversation) writes() int { return 0 }
+func (getConversation) apply(s *conversation, _ time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	return s.snapshot(), nil, nil
+}
+
+type deleteConversation struct{ caller agora.Caller }
+
+func (deleteConversation) writes() int { return 1 }
+func (c deleteConversation) apply(s *conversation, now time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	if !c.caller.Admin && c.caller.ParticipantID != s.conv.AuthorID {
+		return nil, nil, agora.Errorf(agora.EFORBIDDEN, "Only the conversation's author may delete it.")
+	}
+	s.deleted = true
+	return nil, []agora.Event{{Kind: agora.EventConversationDeleted, ConversationID: s.conv.ID, At: now}}, nil
+}
+
+type createOpinion struct {
+	caller agora.Caller
+	text   string
+}
+
+func (createOpinion) writes() int { return 3 }
+func (c createOpinion) apply(s *conversation, now time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	if err := s.writable(); err != nil {
+		return nil, nil, err
+	}
+	o := agora.Opinion{
+		ID:             agora.NewID(10),
+		ConversationID: s.conv.ID,
+		AuthorID:       c.caller.ParticipantID,
+		Text:           c.text,
+		CreatedAt:      now,
+		Status:         agora.StatusVisible,
+	}
+	i := s.addOpinion(o)
+	s.setVote(c.caller.ParticipantID, i, agora.Agree)
+	s.touch(now)
+	op := s.opinions[i].Opinion
+	return s.opinions[i].view(), []agora.Event{
+		{Kind: agora.EventOpinionCreated, ConversationID: s.conv.ID, At: now, Opinion: &op},
+		{Kind: agora.EventVoteCast, ConversationID: s.conv.ID, At: now, Vote: agora.StoredVote{ParticipantID: c.caller.ParticipantID, OpinionID: o.ID, Vote: agora.Agree, At: now}},
+		s.countersEvent(now),
+	}, nil
+}
+
+type getOpinion struct {
+	caller agora.Caller
+	oid    string
+}
+
+func (getOpinion) writes() int { return 0 }
+func (c getOpinion) apply(s *conversation, _ time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	o, err := s.opinion(c.oid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.opinions[o].Status == agora.StatusHidden && !s.canModerate(c.caller) {
+		return nil, nil, agora.Errorf(agora.ENOTFOUND, "Opinion %s not found.", c.oid)
+	}
+	return s.opinions[o].view(), nil, nil
+}
+
+type listOpinions struct {
+	caller agora.Caller
+	q      agora.OpinionQuery
+}
+
+func (listOpinions) writes() int { return 0 }
+func (c listOpinions) apply(s *conversation, _ time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	var keep func(o *opinionState) bool
+	switch c.q.Sort {
+	case agora.SortOpinionsNew, "":
+		keep = (*opinionState).counted
+	case agora.SortOpinionsModerated:
+		keep = func(o *opinionState) bool { return !o.Deleted && o.Status == agora.StatusMoved }
+	case agora.SortOpinionsHidden:
+		if !s.canModerate(c.caller) {
+			return nil, nil, agora.Errorf(agora.EFORBIDDEN, "Only moderators may list hidden opinions.")
+		}
+		keep = func(o *opinionState) bool { return !o.Deleted && o.Status == agora.StatusHidden }
+	default:
+		return nil, nil, agora.Errorf(agora.EINVALID, "sort=%s needs the analysis, which this server does not compute yet; use new, moderated or hidden.", c.q.Sort)
+	}
+	// Newest first: walk the creation order backwards from the cursor.
+	from := len(s.opinions) - 1
+	if c.q.Cursor != "" {
+		seq, err := decodeSeqCursor(c.q.Cursor)
+		if err != nil {
+			return nil, nil, err
+		}
+		from = min(seq, from)
+	}
+	page := &agora.OpinionPage{Items: []agora.OpinionView{}}
+	for i := from; i >= 0; i-- {
+		o := s.opinions[i]
+		if !keep(o) {
+			continue
+		}
+		if len(page.Items) == c.q.Limit {
+			cur := encodeSeqCursor(i)
+			page.NextCursor = &cur
+			break
+		}
+		page.Items = append(page.Items, *o.view())
+	}
+	return page, nil, nil
+}
+
+func encodeSeqCursor(seq int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("s" + strconv.Itoa(seq)))
+}
+
+func decodeSeqCursor(c string) (int, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil && len(b) > 1 && b[0] == 's' {
+		if n, err := strconv.Atoi(string(b[1:])); err == nil && n >= 0 {
+			return n, nil
+		}
+	}
+	return 0, agora.Errorf(agora.EINVALID, "Malformed cursor.")
+}
+
+type deleteOpinion struct {
+	caller agora.Caller
+	oid    string
+}
+
+func (deleteOpinion) writes() int { return 2 }
+func (c deleteOpinion) apply(s *conversation, now time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	o, err := s.opinion(c.oid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !c.caller.IsModerator() && c.caller.ParticipantID != s.opinions[o].AuthorID {
+		return nil, nil, agora.Errorf(agora.EFORBIDDEN, "Only the opinion's author or a moderator may delete it.")
+	}
+	s.deleteOpinion(o)
+	return nil, []agora.Event{
+		{Kind: agora.EventOpinionDeleted, ConversationID: s.conv.ID, At: now, Opinion: &agora.Opinion{ID: c.oid, ConversationID: s.conv.ID}},
+		s.countersEvent(now),
+	}, nil
+}
+
+type nextOpinion struct{ caller agora.Caller }
+
+func (nextOpinion) writes() int { return 0 }
+func (c nextOpinion) apply(s *conversation, _ time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	// Until the math ranks opinions, draw uniformly among the caller's
+	// unvoted visible opinions (reservoir sampling: one pass, no copy).
+	var row *voterRow
+	if vi, ok := s.voterByID[c.caller.ParticipantID]; ok {
+		row = &s.voters[vi]
+	}
+	pick, seen := -1, 0
+	for i, o := range s.opinions {
+		if !o.counted() {
+			continue
+		}
+		if row != nil {
+			if _, voted := row.find(int32(i)); voted {
+				continue
+			}
+		}
+		seen++
+		if rand.IntN(seen) == 0 {
+			pick = i
+		}
+	}
+	if pick < 0 {
+		return (*agora.OpinionView)(nil), nil, nil
+	}
+	return s.opinions[pick].view(), nil, nil
+}
+
+type castVote struct {
+	caller agora.Caller
+	oid    string
+	vote   agora.Vote
+}
+
+func (castVote) writes() int { return 2 }
+func (c castVote) apply(s *conversation, now time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	o, err := s.votable(c.oid)
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &agora.VoteResult{OpinionID: c.oid, Vote: c.vote}
+	if !s.setVote(c.caller.ParticipantID, o, c.vote) {
+		return res, nil, nil
+	}
+	res.Changed = true
+	s.touch(now)
+	return res, []agora.Event{
+		{Kind: agora.EventVoteCast, ConversationID: s.conv.ID, At: now, Vote: agora.StoredVote{ParticipantID: c.caller.ParticipantID, OpinionID: c.oid, Vote: c.vote, At: now}},
+		s.countersEvent(now),
+	}, nil
+}
+
+type cancelVote struct {
+	caller agora.Caller
+	oid    string
+}
+
+func (cancelVote) writes() int { return 2 }
+func (c cancelVote) apply(s *conversation, now time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	o, err := s.votable(c.oid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !s.cancelVote(c.caller.ParticipantID, o) {
+		return nil, nil, nil
+	}
+	s.touch(now)
+	return nil, []agora.Event{
+		{Kind: agora.EventVoteCancelled, ConversationID: s.conv.ID, At: now, Vote: agora.StoredVote{ParticipantID: c.caller.ParticipantID, OpinionID: c.oid, At: now}},
+		s.countersEvent(now),
+	}, nil
+}
+
+type myVotes struct{ caller agora.Caller }
+
+func (myVotes) writes() int { return 0 }
+func (c myVotes) apply(s *conversation, _ time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	votes := []agora.VoteEntry{}
+	if vi, ok := s.voterByID[c.caller.ParticipantID]; ok {
+		for _, cell := range s.voters[vi].cells {
+			if o := s.opinions[cell.opinion]; !o.Deleted {
+				votes = append(votes, agora.VoteEntry{OpinionID: o.ID, Vote: cell.vote})
+			}
+		}
+	}
+	return votes, nil, nil
+}
+
+type lockConversation struct {
+	caller agora.Caller
+	in     *agora.LockInput // nil unlocks
+}
+
+func (lockConversation) writes() int { return 1 }
+func (c lockConversation) apply(s *conversation, now time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	if err := s.requireModerator(c.caller); err != nil {
+		return nil, nil, err
+	}
+	if c.in == nil {
+		if !s.conv.Locked {
+			return s.snapshot(), nil, nil
+		}
+		s.conv.Locked, s.conv.Lock = false, nil
+		return s.snapshot(), []agora.Event{{Kind: agora.EventUnlocked, ConversationID: s.conv.ID, At: now}}, nil
+	}
+	l := &agora.Lock{Reason: c.in.Reason, Explanation: c.in.Explanation, At: now}
+	if s.conv.Locked && s.conv.Lock.Reason == l.Reason && s.conv.Lock.Explanation == l.Explanation {
+		return s.snapshot(), nil, nil // PUT is idempotent
+	}
+	s.conv.Locked, s.conv.Lock = true, l
+	lc := *l
+	return s.snapshot(), []agora.Event{{Kind: agora.EventLocked, ConversationID: s.conv.ID, At: now, Lock: &lc}}, nil
+}
+
+type moderateOpinion struct {
+	caller agora.Caller
+	oid    string
+	in     *agora.ModerationInput // nil withdraws the moderation
+}
+
+func (moderateOpinion) writes() int { return 2 }
+func (c moderateOpinion) apply(s *conversation, now time.Time) (any, []agora.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, nil, err
+	}
+	o, err := s.opinion(c.oid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.requireModerator(c.caller); err != nil {
+		return nil, nil, err
+	}
+	op := s.opinions[o]
+	status, m := agora.StatusVisible, (*agora.Moderation)(nil)
+	if c.in != nil {
+		status = c.in.Action.Status()
+		m = &agora.Moderation{Reason: c.in.Reason, Explanation: c.in.Explanation, At: now}
+		if op.Status == status && op.Moderation.Reason == m.Reason && op.Moderation.Explanation == m.Explanation {
+			return op.view(), nil, nil // PUT is idempotent
+		}
+	} else if op.Status == agora.StatusVisible {
+		return op.view(), nil, nil
+	}
+	s.setStatus(o, status, m)
+	ev := agora.Opinion{ID: op.ID, ConversationID: s.conv.ID, Status: status}
+	if m != nil {
+		mc := *m
+		ev.Moderation = &mc
+	}
+	return op.view(), []agora.Event{
+		{Kind: agora.EventOpinionModerated, ConversationID: s.conv.ID, At: now, Opinion: &ev},
+		s.countersEvent(now),
+	}, nil
+}

@@ -1,0 +1,363 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+
+	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/persist"
+)
+
+// Config tunes the manager. The zero value of a field selects its default.
+type Config struct {
+	// IdleTimeout passivates an actor (flush, then stop) when no command
+	// reached it for this long, so memory holds only active conversations.
+	// Default 10m.
+	IdleTimeout time.Duration
+	// MaxInflight bounds the commands waiting for one conversation's actor.
+	// Past it, requests get 429 with Retry-After instead of growing the
+	// inbox, which in hollywood never refuses. Default 512.
+	MaxInflight int
+	// InboxSize is the initial capacity of an actor's inbox. Default 64.
+	InboxSize int
+	// RequestTimeout bounds how long a caller waits for an actor's answer,
+	// including activation and the commit of its write. Default 10s.
+	RequestTimeout time.Duration
+	// AckApplied answers writes as soon as the actor has applied them,
+	// before they are committed: lower latency, and a crash loses the writes
+	// of the last few milliseconds. The default (false) answers after the
+	// commit, so a 2xx means durable.
+	AckApplied bool
+	// Logger receives actor errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 512
+	}
+	if c.InboxSize <= 0 {
+		c.InboxSize = 64
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Manager finds or spawns the actor of a conversation, loading its state
+// from the store once even when many first requests arrive together;
+// passivates idle actors; and refuses work past its bounds. It implements
+// agora.ConversationService for one node.
+type Manager struct {
+	engine  *actor.Engine
+	store   agora.Store
+	batcher *persist.Batcher
+	cfg     Config
+	log     *slog.Logger
+	gen     atomic.Uint64
+
+	mu     sync.Mutex
+	actors map[string]*handle
+	closed bool
+
+	stopSweep chan struct{}
+	sweepDone chan struct{}
+}
+
+var _ agora.ConversationService = (*Manager)(nil)
+
+// NewManager starts a manager. The batcher's OnDrop must call Drop.
+func NewManager(store agora.Store, batcher *persist.Batcher, cfg Config) (*Manager, error) {
+	cfg.setDefaults()
+	engine, err := actor.NewEngine(actor.NewEngineConfig())
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		engine:    engine,
+		store:     store,
+		batcher:   batcher,
+		cfg:       cfg,
+		log:       cfg.Logger,
+		actors:    map[string]*handle{},
+		stopSweep: make(chan struct{}),
+		sweepDone: make(chan struct{}),
+	}
+	engine.Subscribe(engine.Spawn(deadLetters(m.log), "deadletters"))
+	go m.sweep()
+	return m, nil
+}
+
+// acquire returns the ready actor of a conversation with one in-flight
+// command counted on it; the caller must call release.
+func (m *Manager) acquire(ctx context.Context, cid string) (*handle, error) {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, agora.Unavailable(time.Second, "The server is shutting down.")
+		}
+		h, ok := m.actors[cid]
+		if !ok {
+			h = &handle{cid: cid, ready: make(chan struct{}), stopped: make(chan struct{})}
+			h.inflight.Add(1)
+			m.actors[cid] = h
+			m.mu.Unlock()
+			m.load(h)
+		} else if h.stopping {
+			stopped := h.stopped
+			m.mu.Unlock()
+			select {
+			case <-stopped:
+				continue
+			case <-ctx.Done():
+				return nil, errReloading
+			}
+		} else {
+			if int(h.inflight.Load()) >= m.cfg.MaxInflight {
+				m.mu.Unlock()
+				return nil, &agora.Error{Code: agora.ERATELIMITED, Message: "This conversation is receiving more requests than it can take; try again shortly.", RetryAfter: time.Second}
+			}
+			h.inflight.Add(1)
+			m.mu.Unlock()
+		}
+		select {
+		case <-h.ready:
+		case <-ctx.Done():
+			h.inflight.Add(-1)
+			return nil, agora.Unavailable(time.Second, "The conversation is taking too long to load; try again shortly.")
+		}
+		if h.loadErr != nil {
+			h.inflight.Add(-1)
+			return nil, h.loadErr
+		}
+		h.lastActive.Store(time.Now().UnixNano())
+		return h, nil
+	}
+}
+
+// load reads a conversation from the store and spawns its actor. It runs
+// once per activation, in the goroutine of the first request; the others
+// wait on h.ready.
+func (m *Manager) load(h *handle) {
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.RequestTimeout)
+	defer cancel()
+	s := newConversation(agora.Conversation{ID: h.cid})
+	err := m.store.LoadConversation(ctx, h.cid, s)
+	if err != nil {
+		if agora.ErrorCode(err) == agora.EINTERNAL {
+			m.log.Error("loading a conversation failed", "conversation", h.cid, "err", err)
+			err = agora.Unavailable(time.Second, "The store is not answering; try again shortly.")
+		}
+		h.loadErr = err
+		m.mu.Lock()
+		if m.actors[h.cid] == h {
+			delete(m.actors, h.cid)
+		}
+		m.mu.Unlock()
+		close(h.stopped)
+		close(h.ready)
+		return
+	}
+	s.finishLoad()
+	m.spawn(h, s)
+}
+
+func (m *Manager) spawn(h *handle, s *conversation) {
+	a := &convActor{m: m, h: h, s: s}
+	a.publish()
+	id := h.cid + "." + strconv.FormatUint(m.gen.Add(1), 10)
+	h.pid = m.engine.Spawn(func() actor.Receiver { return a }, "conversation",
+		actor.WithID(id), actor.WithInboxSize(m.cfg.InboxSize))
+	close(h.ready)
+}
+
+// request sends a command to a conversation's actor and waits for the
+// answer.
+func (m *Manager) request(ctx context.Context, cid string, cmd command) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	h, err := m.acquire(ctx, cid)
+	if err != nil {
+		return nil, err
+	}
+	defer h.inflight.Add(-1)
+	return m.send(ctx, h, cmd)
+}
+
+func (m *Manager) send(ctx context.Context, h *handle, cmd command) (any, error) {
+	e := &envelope{cmd: cmd, reply: make(chan reply, 1)}
+	m.engine.Send(h.pid, e)
+	select {
+	case r := <-e.reply:
+		return r.value, r.err
+	case <-ctx.Done():
+		return nil, agora.Unavailable(time.Second, "The conversation did not answer in time; a write may still be committed. Retrying is safe.")
+	}
+}
+
+// Drop removes a conversation from memory after its writes failed
+// permanently: the actor refuses everything from now on and the next
+// request reloads the conversation from the store. It must not be called
+// on the batcher's goroutine synchronously (it waits for the batcher).
+func (m *Manager) Drop(cid string) {
+	m.mu.Lock()
+	h := m.actors[cid]
+	m.mu.Unlock()
+	if h != nil {
+		m.drop(h)
+	}
+}
+
+func (m *Manager) drop(h *handle) {
+	m.mu.Lock()
+	if h.stopping || m.actors[h.cid] != h {
+		m.mu.Unlock()
+		return
+	}
+	h.stopping = true
+	m.mu.Unlock()
+	<-h.ready
+	if h.loadErr == nil {
+		m.engine.Send(h.pid, &envelope{cmd: breakActor{}, reply: make(chan reply, 1)})
+	}
+	m.retire(h)
+}
+
+// breakActor makes an actor refuse every later command (see convActor).
+type breakActor struct{}
+
+func (breakActor) writes() int { return 0 }
+func (breakActor) apply(*conversation, time.Time) (any, []agora.Event, error) {
+	panic("breakActor is handled by the actor itself")
+}
+
+// retire stops an actor marked stopping: it lets the commands already
+// accepted finish, stops the actor, waits until every write it queued has
+// settled in the store, then forgets it. Until then new requests for the
+// conversation wait, so a reload never misses a write.
+func (m *Manager) retire(h *handle) {
+	deadline := time.Now().Add(m.cfg.RequestTimeout)
+	for h.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	<-m.engine.Poison(h.pid).Done()
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := m.batcher.Sync(ctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if attempt == 0 {
+			m.log.Warn("waiting for the store before a conversation can be reloaded", "conversation", h.cid, "err", err)
+		}
+	}
+	m.mu.Lock()
+	if m.actors[h.cid] == h {
+		delete(m.actors, h.cid)
+	}
+	m.mu.Unlock()
+	close(h.stopped)
+}
+
+// sweep passivates idle actors.
+func (m *Manager) sweep() {
+	defer close(m.sweepDone)
+	every := min(max(m.cfg.IdleTimeout/4, 10*time.Millisecond), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopSweep:
+			return
+		case <-t.C:
+		}
+		idleSince := time.Now().Add(-m.cfg.IdleTimeout).UnixNano()
+		var idle []*handle
+		m.mu.Lock()
+		for _, h := range m.actors {
+			if !h.stopping && h.loaded() && h.inflight.Load() == 0 && h.pending.Load() == 0 && h.lastActive.Load() < idleSince {
+				h.stopping = true
+				idle = append(idle, h)
+			}
+		}
+		m.mu.Unlock()
+		for _, h := range idle {
+			m.retire(h)
+		}
+	}
+}
+
+// Passivate implements agora.ConversationService.
+func (m *Manager) Passivate(ctx context.Context, cid string) error {
+	m.mu.Lock()
+	h := m.actors[cid]
+	if h == nil {
+		m.mu.Unlock()
+		return nil
+	}
+	already := h.stopping
+	h.stopping = true
+	m.mu.Unlock()
+	if !already {
+		<-h.ready
+		if h.loadErr == nil {
+			m.retire(h)
+		}
+	}
+	select {
+	case <-h.stopped:
+		return nil
+	case <-ctx.Done():
+		return agora.Unavailable(time.Second, "The conversation is still being passivated.")
+	}
+}
+
+// Close passivates every actor, so that everything they queued is
+// committed, and stops the engine's sweeper. New requests get 503.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	var all []*handle
+	for _, h := range m.actors {
+		if !h.stopping {
+			h.stopping = true
+			all = append(all, h)
+		}
+	}
+	m.mu.Unlock()
+	close(m.stopSweep)
+	<-m.sweepDone
+	var wg sync.WaitGroup
+	for _, h := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-h.ready
+			if h.loadErr == nil {
+				m.retire(h)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return agora.Unavailable(0, "actors were still stopping at the shutdown deadline")
+	}
+}

@@ -1,0 +1,136 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/persist"
+)
+
+// Participants creates and authenticates participants. Participants are
+// not owned by any conversation, so they have no actor: their writes go
+// straight to the batcher (and are answered after the commit) and a cache
+// keyed by token hash keeps authentication off the store.
+type Participants struct {
+	store   agora.Store
+	batcher *persist.Batcher
+
+	mu     sync.RWMutex
+	byHash map[[32]byte]*agora.Participant // immutable values: replaced, never changed
+	byID   map[string]*agora.Participant
+}
+
+// maxCachedParticipants bounds the cache; past it the cache starts over
+// and refills from the store on demand.
+const maxCachedParticipants = 1 << 20
+
+var _ agora.ParticipantService = (*Participants)(nil)
+
+// NewParticipants returns the participant service of a node.
+func NewParticipants(store agora.Store, batcher *persist.Batcher) *Participants {
+	return &Participants{
+		store:   store,
+		batcher: batcher,
+		byHash:  map[[32]byte]*agora.Participant{},
+		byID:    map[string]*agora.Participant{},
+	}
+}
+
+func (ps *Participants) remember(p *agora.Participant) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if len(ps.byID) >= maxCachedParticipants {
+		ps.byHash = map[[32]byte]*agora.Participant{}
+		ps.byID = map[string]*agora.Participant{}
+	}
+	if old := ps.byID[p.ID]; old != nil {
+		delete(ps.byHash, old.TokenHash)
+	}
+	ps.byID[p.ID] = p
+	if p.TokenHash != ([32]byte{}) {
+		ps.byHash[p.TokenHash] = p
+	}
+}
+
+// CreateParticipant implements agora.ParticipantService.
+func (ps *Participants) CreateParticipant(ctx context.Context, displayName string) (*agora.Participant, string, error) {
+	name, err := agora.CheckText("display_name", displayName, 0, agora.MaxDisplayName)
+	if err != nil {
+		return nil, "", err
+	}
+	token := agora.NewToken()
+	p := &agora.Participant{
+		ID:          agora.NewID(12),
+		DisplayName: name,
+		Role:        agora.RoleParticipant,
+		CreatedAt:   time.Now().UTC().Truncate(time.Microsecond),
+		TokenHash:   agora.HashToken(token),
+	}
+	ev := agora.Event{Kind: agora.EventParticipantCreated, At: p.CreatedAt, Participant: p}
+	if err := ps.batcher.Write(ctx, []agora.Event{ev}); err != nil {
+		return nil, "", err
+	}
+	ps.remember(p)
+	c := *p
+	return &c, token, nil
+}
+
+// Authenticate implements agora.ParticipantService.
+func (ps *Participants) Authenticate(ctx context.Context, token string) (*agora.Participant, error) {
+	hash := agora.HashToken(token)
+	ps.mu.RLock()
+	p := ps.byHash[hash]
+	ps.mu.RUnlock()
+	if p == nil {
+		var err error
+		p, err = ps.store.ParticipantByTokenHash(ctx, hash)
+		if agora.ErrorCode(err) == agora.ENOTFOUND {
+			return nil, agora.Errorf(agora.EUNAUTHENTICATED, "Unknown token.")
+		} else if err != nil {
+			return nil, err
+		}
+		ps.remember(p)
+	}
+	c := *p
+	return &c, nil
+}
+
+// Participant implements agora.ParticipantService.
+func (ps *Participants) Participant(ctx context.Context, id string) (*agora.Participant, error) {
+	ps.mu.RLock()
+	p := ps.byID[id]
+	ps.mu.RUnlock()
+	if p == nil {
+		var err error
+		if p, err = ps.store.Participant(ctx, id); err != nil {
+			return nil, err
+		}
+		ps.remember(p)
+	}
+	c := *p
+	return &c, nil
+}
+
+// SetRole implements agora.ParticipantService.
+func (ps *Participants) SetRole(ctx context.Context, id string, role agora.Role) (*agora.Participant, error) {
+	if !role.Valid() {
+		return nil, agora.Errorf(agora.EINVALID, "role must be participant or moderator.")
+	}
+	p, err := ps.Participant(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Role == role {
+		return p, nil
+	}
+	p.Role = role
+	ev := agora.Event{Kind: agora.EventRoleChanged, At: time.Now().UTC().Truncate(time.Microsecond), Participant: p}
+	if err := ps.batcher.Write(ctx, []agora.Event{ev}); err != nil {
+		return nil, err
+	}
+	ps.remember(p)
+	c := *p
+	return &c, nil
+}

@@ -1,0 +1,209 @@
+package actors
+
+import (
+	"context"
+	"time"
+
+	"github.com/agora-dev/agora"
+)
+
+// typed sends a command and asserts its result type.
+func typed[T any](m *Manager, ctx context.Context, cid string, cmd command) (T, error) {
+	v, err := m.request(ctx, cid, cmd)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	t, _ := v.(T)
+	return t, nil
+}
+
+// CreateConversation implements agora.ConversationService: the state is
+// built here, the actor spawned with it, and the actor then emits the
+// creation events, so the conversation is live before it is durable and
+// answered only once it is.
+func (m *Manager) CreateConversation(ctx context.Context, caller agora.Caller, in agora.NewConversation) (*agora.Conversation, error) {
+	if err := requireParticipant(caller); err != nil {
+		return nil, err
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	c := agora.Conversation{
+		ID:        agora.NewID(10),
+		Title:     in.Title,
+		Body:      in.Body,
+		AuthorID:  caller.ParticipantID,
+		CreatedAt: now,
+		IsIndexed: in.IsIndexed,
+	}
+	c.LastReactedAt = now
+	s := newConversation(c)
+	for _, text := range in.SeedOpinions {
+		s.addOpinion(agora.Opinion{
+			ID: agora.NewID(10), ConversationID: c.ID, AuthorID: caller.ParticipantID,
+			Text: text, CreatedAt: now, IsSeed: true, Status: agora.StatusVisible,
+		})
+	}
+	h := &handle{cid: c.ID, ready: make(chan struct{}), stopped: make(chan struct{})}
+	h.lastActive.Store(now.UnixNano())
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, agora.Unavailable(time.Second, "The server is shutting down.")
+	}
+	m.actors[c.ID] = h
+	h.inflight.Add(1)
+	m.mu.Unlock()
+	defer h.inflight.Add(-1)
+	m.spawn(h, s)
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	v, err := m.send(ctx, h, announceCreated{seeds: len(in.SeedOpinions)})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*agora.Conversation), nil
+}
+
+// Conversation implements agora.ConversationService.
+func (m *Manager) Conversation(ctx context.Context, id string) (*agora.Conversation, error) {
+	return typed[*agora.Conversation](m, ctx, id, getConversation{})
+}
+
+// ListConversations implements agora.ConversationService from the store,
+// whose counters are committed in the same transactions as the writes.
+func (m *Manager) ListConversations(ctx context.Context, q agora.ConversationQuery) (*agora.ConversationPage, error) {
+	return m.store.ListConversations(ctx, q)
+}
+
+// DeleteConversation implements agora.ConversationService. Once the
+// deletion is committed the actor is retired; the store answers ENOTFOUND
+// from then on.
+func (m *Manager) DeleteConversation(ctx context.Context, caller agora.Caller, id string) error {
+	if _, err := m.request(ctx, id, deleteConversation{caller: caller}); err != nil {
+		return err
+	}
+	go m.Passivate(context.Background(), id)
+	return nil
+}
+
+// CreateOpinion implements agora.ConversationService.
+func (m *Manager) CreateOpinion(ctx context.Context, caller agora.Caller, cid, text string) (*agora.OpinionView, error) {
+	if err := requireParticipant(caller); err != nil {
+		return nil, err
+	}
+	text, err := agora.CheckText("text", text, 1, agora.MaxOpinionText)
+	if err != nil {
+		return nil, err
+	}
+	return typed[*agora.OpinionView](m, ctx, cid, createOpinion{caller: caller, text: text})
+}
+
+// Opinion implements agora.ConversationService.
+func (m *Manager) Opinion(ctx context.Context, caller agora.Caller, cid, oid string) (*agora.OpinionView, error) {
+	return typed[*agora.OpinionView](m, ctx, cid, getOpinion{caller: caller, oid: oid})
+}
+
+// Opinions implements agora.ConversationService.
+func (m *Manager) Opinions(ctx context.Context, caller agora.Caller, cid string, q agora.OpinionQuery) (*agora.OpinionPage, error) {
+	return typed[*agora.OpinionPage](m, ctx, cid, listOpinions{caller: caller, q: q})
+}
+
+// DeleteOpinion implements agora.ConversationService.
+func (m *Manager) DeleteOpinion(ctx context.Context, caller agora.Caller, cid, oid string) error {
+	_, err := m.request(ctx, cid, deleteOpinion{caller: caller, oid: oid})
+	return err
+}
+
+// NextOpinion implements agora.ConversationService.
+func (m *Manager) NextOpinion(ctx context.Context, caller agora.Caller, cid string) (*agora.OpinionView, error) {
+	if err := requireParticipant(caller); err != nil {
+		return nil, err
+	}
+	return typed[*agora.OpinionView](m, ctx, cid, nextOpinion{caller: caller})
+}
+
+// Vote implements agora.ConversationService.
+func (m *Manager) Vote(ctx context.Context, caller agora.Caller, cid, oid string, v agora.Vote) (*agora.VoteResult, error) {
+	if err := requireParticipant(caller); err != nil {
+		return nil, err
+	}
+	return typed[*agora.VoteResult](m, ctx, cid, castVote{caller: caller, oid: oid, vote: v})
+}
+
+// CancelVote implements agora.ConversationService.
+func (m *Manager) CancelVote(ctx context.Context, caller agora.Caller, cid, oid string) error {
+	if err := requireParticipant(caller); err != nil {
+		return err
+	}
+	_, err := m.request(ctx, cid, cancelVote{caller: caller, oid: oid})
+	return err
+}
+
+// MyVotes implements agora.ConversationService.
+func (m *Manager) MyVotes(ctx context.Context, caller agora.Caller, cid string) ([]agora.VoteEntry, error) {
+	if err := requireParticipant(caller); err != nil {
+		return nil, err
+	}
+	return typed[[]agora.VoteEntry](m, ctx, cid, myVotes{caller: caller})
+}
+
+// Lock implements agora.ConversationService.
+func (m *Manager) Lock(ctx context.Context, caller agora.Caller, cid string, in agora.LockInput) (*agora.Conversation, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	return typed[*agora.Conversation](m, ctx, cid, lockConversation{caller: caller, in: &in})
+}
+
+// Unlock implements agora.ConversationService.
+func (m *Manager) Unlock(ctx context.Context, caller agora.Caller, cid string) (*agora.Conversation, error) {
+	return typed[*agora.Conversation](m, ctx, cid, lockConversation{caller: caller})
+}
+
+// Moderate implements agora.ConversationService.
+func (m *Manager) Moderate(ctx context.Context, caller agora.Caller, cid, oid string, in agora.ModerationInput) (*agora.OpinionView, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	return typed[*agora.OpinionView](m, ctx, cid, moderateOpinion{caller: caller, oid: oid, in: &in})
+}
+
+// Unmoderate implements agora.ConversationService.
+func (m *Manager) Unmoderate(ctx context.Context, caller agora.Caller, cid, oid string) (*agora.OpinionView, error) {
+	return typed[*agora.OpinionView](m, ctx, cid, moderateOpinion{caller: caller, oid: oid})
+}
+
+// ActorState implements agora.ConversationService, activating the
+// conversation if needed.
+func (m *Manager) ActorState(ctx context.Context, cid string) (*agora.ActorState, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	h, err := m.acquire(ctx, cid)
+	if err != nil {
+		return nil, err
+	}
+	defer h.inflight.Add(-1)
+	if _, err := m.send(ctx, h, getConversation{}); err != nil {
+		return nil, err
+	}
+	st := h.state()
+	locked := h.locked.Load()
+	st.Locked = &locked
+	return &st, nil
+}
+
+// Actors implements agora.ConversationService.
+func (m *Manager) Actors(context.Context) []agora.ActorState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]agora.ActorState, 0, len(m.actors))
+	for _, h := range m.actors {
+		if h.loaded() && !h.stopping {
+			out = append(out, h.state())
+		}
+	}
+	return out
+}

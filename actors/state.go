@@ -1,0 +1,316 @@
+package actors
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/agora-dev/agora"
+)
+
+// conversation is the in-memory state of one conversation. It is owned by
+// its actor's goroutine: nothing else reads or writes it, and what leaves
+// the actor is a copy.
+type conversation struct {
+	conv    agora.Conversation // counters included
+	deleted bool
+
+	opinions    []*opinionState // indexed by Seq
+	opinionByID map[string]int32
+
+	// voters is the vote set and the compact vote matrix at once: one row
+	// per participant who ever voted, its cells sorted by opinion index, so
+	// a row is a sparse row of the participants x opinions matrix the math
+	// reads, and a lookup is a binary search in a short slice.
+	voters    []voterRow
+	voterByID map[string]int32
+
+	// version counts the changes that matter to the math (votes and
+	// moderation), so the math knows when a new analysis is due.
+	version uint64
+}
+
+type opinionState struct {
+	agora.Opinion
+	tally agora.Tally
+}
+
+// counted reports whether the opinion and its votes are in the counters:
+// neither deleted nor moderated.
+func (o *opinionState) counted() bool {
+	return !o.Deleted && o.Status == agora.StatusVisible
+}
+
+type voterRow struct {
+	id    string
+	cells []voteCell
+	// counted is the number of the row's votes on counted opinions; the
+	// participant is in participant_count while it is positive.
+	counted int32
+}
+
+type voteCell struct {
+	opinion int32
+	vote    agora.Vote
+}
+
+func newConversation(c agora.Conversation) *conversation {
+	return &conversation{
+		conv:        c,
+		opinionByID: map[string]int32{},
+		voterByID:   map[string]int32{},
+	}
+}
+
+// opinion returns the index of a live (not deleted) opinion, or ENOTFOUND.
+func (s *conversation) opinion(oid string) (int32, error) {
+	i, ok := s.opinionByID[oid]
+	if !ok || s.opinions[i].Deleted {
+		return 0, agora.Errorf(agora.ENOTFOUND, "Opinion %s not found.", oid)
+	}
+	return i, nil
+}
+
+// addOpinion appends an opinion and counts it when visible.
+func (s *conversation) addOpinion(o agora.Opinion) int32 {
+	i := int32(len(s.opinions))
+	o.Seq = int(i)
+	s.opinions = append(s.opinions, &opinionState{Opinion: o})
+	s.opinionByID[o.ID] = i
+	if s.opinions[i].counted() {
+		s.conv.OpinionCount++
+	}
+	return i
+}
+
+func (s *conversation) voter(pid string) int32 {
+	if i, ok := s.voterByID[pid]; ok {
+		return i
+	}
+	i := int32(len(s.voters))
+	s.voters = append(s.voters, voterRow{id: pid})
+	s.voterByID[pid] = i
+	return i
+}
+
+// find returns the position of opinion o in the row's cells and whether a
+// cell for it exists.
+func (r *voterRow) find(o int32) (int, bool) {
+	n := len(r.cells)
+	// Votes mostly go to recent opinions: check the end before searching.
+	if n == 0 || r.cells[n-1].opinion < o {
+		return n, false
+	}
+	i := sort.Search(n, func(k int) bool { return r.cells[k].opinion >= o })
+	return i, i < n && r.cells[i].opinion == o
+}
+
+// setVote records participant pid's vote v on opinion o and reports
+// whether anything changed. The caller has checked that o is votable.
+func (s *conversation) setVote(pid string, o int32, v agora.Vote) bool {
+	row := &s.voters[s.voter(pid)]
+	op := s.opinions[o]
+	pos, found := row.find(o)
+	if found {
+		old := row.cells[pos].vote
+		if old == v {
+			return false
+		}
+		row.cells[pos].vote = v
+		tallyAdd(&op.tally, old, -1)
+		tallyAdd(&op.tally, v, 1)
+		s.version++
+		return true
+	}
+	row.cells = slices.Insert(row.cells, pos, voteCell{opinion: o, vote: v})
+	tallyAdd(&op.tally, v, 1)
+	if op.counted() {
+		s.conv.VoteCount++
+		row.counted++
+		if row.counted == 1 {
+			s.conv.ParticipantCount++
+		}
+	}
+	s.version++
+	return true
+}
+
+// cancelVote removes participant pid's vote on opinion o and reports
+// whether there was one.
+func (s *conversation) cancelVote(pid string, o int32) bool {
+	vi, ok := s.voterByID[pid]
+	if !ok {
+		return false
+	}
+	row := &s.voters[vi]
+	pos, found := row.find(o)
+	if !found {
+		return false
+	}
+	op := s.opinions[o]
+	tallyAdd(&op.tally, row.cells[pos].vote, -1)
+	row.cells = slices.Delete(row.cells, pos, pos+1)
+	if op.counted() {
+		s.conv.VoteCount--
+		row.counted--
+		if row.counted == 0 {
+			s.conv.ParticipantCount--
+		}
+	}
+	s.version++
+	return true
+}
+
+// voteOf returns pid's vote on o.
+func (s *conversation) voteOf(pid string, o int32) (agora.Vote, bool) {
+	vi, ok := s.voterByID[pid]
+	if !ok {
+		return 0, false
+	}
+	row := &s.voters[vi]
+	pos, found := row.find(o)
+	if !found {
+		return 0, false
+	}
+	return row.cells[pos].vote, true
+}
+
+// setCounted moves opinion o into (in=true) or out of the counters with all
+// its votes. Moderation and deletion are rare, so finding the opinion's
+// voters by a search in every row is cheaper than keeping a column index.
+func (s *conversation) setCounted(o int32, in bool) {
+	op := s.opinions[o]
+	sign := -1
+	if in {
+		sign = 1
+	}
+	s.conv.OpinionCount += sign
+	s.conv.VoteCount += sign * (op.tally.Agree + op.tally.Disagree + op.tally.Pass)
+	for i := range s.voters {
+		row := &s.voters[i]
+		if _, found := row.find(o); !found {
+			continue
+		}
+		if in {
+			row.counted++
+			if row.counted == 1 {
+				s.conv.ParticipantCount++
+			}
+		} else {
+			row.counted--
+			if row.counted == 0 {
+				s.conv.ParticipantCount--
+			}
+		}
+	}
+	s.version++
+}
+
+// setStatus changes an opinion's moderation status, keeping the counters
+// exact.
+func (s *conversation) setStatus(o int32, status agora.OpinionStatus, m *agora.Moderation) {
+	op := s.opinions[o]
+	was := op.counted()
+	op.Status, op.Moderation = status, m
+	if now := op.counted(); now != was {
+		s.setCounted(o, now)
+	}
+}
+
+// deleteOpinion deletes an opinion for good; its votes leave the counters.
+func (s *conversation) deleteOpinion(o int32) {
+	op := s.opinions[o]
+	if op.counted() {
+		s.setCounted(o, false)
+	}
+	op.Deleted = true
+	delete(s.opinionByID, op.ID)
+}
+
+func tallyAdd(t *agora.Tally, v agora.Vote, d int) {
+	switch v {
+	case agora.Agree:
+		t.Agree += d
+	case agora.Disagree:
+		t.Disagree += d
+	default:
+		t.Pass += d
+	}
+}
+
+// view copies an opinion out of the actor.
+func (o *opinionState) view() *agora.OpinionView {
+	v := &agora.OpinionView{Opinion: o.Opinion, Tally: o.tally, Clusters: []agora.ClusterTally{}}
+	if o.Moderation != nil {
+		m := *o.Moderation
+		v.Moderation = &m
+	}
+	return v
+}
+
+// snapshot copies the conversation out of the actor.
+func (s *conversation) snapshot() *agora.Conversation {
+	c := s.conv
+	if c.Lock != nil {
+		l := *c.Lock
+		c.Lock = &l
+	}
+	return &c
+}
+
+// The loader side: the store streams rows into the state before the actor
+// starts. Counters are recomputed from the rows (they are the truth); the
+// stored last_reacted_at is kept.
+
+// LoadConversation implements agora.ConversationSink.
+func (s *conversation) LoadConversation(c agora.Conversation) error {
+	last := c.LastReactedAt
+	c.Counters = agora.Counters{LastReactedAt: last}
+	s.conv = c
+	return nil
+}
+
+// LoadOpinion implements agora.ConversationSink.
+func (s *conversation) LoadOpinion(o agora.Opinion) error {
+	if o.Seq != len(s.opinions) {
+		return agora.Errorf(agora.EINTERNAL, "opinion %s of conversation %s has seq %d, want %d", o.ID, s.conv.ID, o.Seq, len(s.opinions))
+	}
+	i := s.addOpinion(o)
+	if o.Deleted {
+		delete(s.opinionByID, o.ID)
+		s.opinions[i].Deleted = true
+	}
+	return nil
+}
+
+// LoadVote implements agora.ConversationSink. Rows arrive in any order;
+// finishLoad sorts them.
+func (s *conversation) LoadVote(v agora.StoredVote) error {
+	o, ok := s.opinionByID[v.OpinionID]
+	if !ok {
+		// A vote on a deleted opinion is kept in the store, not in memory.
+		return nil
+	}
+	row := &s.voters[s.voter(v.ParticipantID)]
+	row.cells = append(row.cells, voteCell{opinion: o, vote: v.Vote})
+	return nil
+}
+
+// finishLoad sorts the rows and computes the counters from them.
+func (s *conversation) finishLoad() {
+	for i := range s.voters {
+		row := &s.voters[i]
+		slices.SortFunc(row.cells, func(a, b voteCell) int { return int(a.opinion - b.opinion) })
+		for _, c := range row.cells {
+			op := s.opinions[c.opinion]
+			tallyAdd(&op.tally, c.vote, 1)
+			if op.counted() {
+				s.conv.VoteCount++
+				row.counted++
+			}
+		}
+		if row.counted > 0 {
+			s.conv.ParticipantCount++
+		}
+	}
+	s.version++
+}
