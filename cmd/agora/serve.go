@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/actors"
+	agorahttp "github.com/agora-dev/agora/http"
+	"github.com/agora-dev/agora/persist"
+	"github.com/agora-dev/agora/persist/sqlite"
+)
+
+// ServeConfig is the configuration of `agora serve`.
+type ServeConfig struct {
+	HTTPAddr        string
+	DataDir         string
+	Postgres        string
+	AdminToken      string
+	NodeName        string
+	IdleTimeout     time.Duration
+	FlushInterval   time.Duration
+	FlushMax        int
+	MaxPending      int
+	CommitTimeout   time.Duration
+	Ack             string
+	RateLimit       float64
+	MaxInflight     int
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+// bindServeFlags declares the flags of `agora serve` with their defaults.
+func bindServeFlags(fs *flag.FlagSet, c *ServeConfig) {
+	host, _ := os.Hostname()
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "address the HTTP API listens on")
+	fs.StringVar(&c.DataDir, "data-dir", "./agora-data", "folder of the embedded SQLite store")
+	fs.StringVar(&c.Postgres, "postgres", "", "PostgreSQL URL; when set, PostgreSQL is the store")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token of the admin API (generated and logged once when empty)")
+	fs.StringVar(&c.NodeName, "node-name", host, "name of this node in the admin API and the cluster")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 10*time.Minute, "passivate a conversation's actor after this long without requests")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", 2*time.Millisecond, "longest wait of a write for others to share its commit")
+	fs.IntVar(&c.FlushMax, "flush-max", 1000, "commit as soon as this many events are pending")
+	fs.IntVar(&c.MaxPending, "max-pending", 100_000, "bound on uncommitted events on this node; past it writes get 503")
+	fs.DurationVar(&c.CommitTimeout, "commit-timeout", 5*time.Second, "how long a write waits for a failing store before it is answered 503 (it stays queued)")
+	fs.StringVar(&c.Ack, "ack", "committed", "when writes are answered: committed (durable) or applied (faster; a crash loses the last milliseconds of writes)")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 10, "writes per second per participant, burst twice as many; 0 turns it off")
+	fs.IntVar(&c.MaxInflight, "max-inflight", 512, "bound on requests waiting for one conversation; past it 429")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "deadline of a graceful shutdown")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
+}
+
+// Main is a running node: the store, the batcher, the actors and the HTTP
+// server, wired together. Tests run the real Main on port 0.
+type Main struct {
+	Config ServeConfig
+	Logger *slog.Logger
+
+	Store        agora.Store
+	Batcher      *persist.Batcher
+	Manager      *actors.Manager
+	Participants *actors.Participants
+	HTTP         *agorahttp.Server
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	m := &Main{}
+	bindServeFlags(flag.NewFlagSet("", flag.ContinueOnError), &m.Config)
+	return m
+}
+
+// ParseFlags reads the configuration from args and the environment.
+func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("agora serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bindServeFlags(fs, &m.Config)
+	return parseFlags(fs, args)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q: use json or text", errUsage, format)
+}
+
+// Run opens the store and starts serving. It returns once the node is
+// listening; Close stops it.
+func (m *Main) Run(ctx context.Context) error {
+	c := &m.Config
+	if c.Ack != "committed" && c.Ack != "applied" {
+		return fmt.Errorf("%w: --ack must be committed or applied", errUsage)
+	}
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	if c.Postgres != "" {
+		return fmt.Errorf("%w: --postgres is not supported by this build yet; use --data-dir", errUsage)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(c.DataDir, sqlite.FileName))
+	if err != nil {
+		return fmt.Errorf("open the store in %s: %w", c.DataDir, err)
+	}
+	m.Store = store
+	if c.AdminToken == "" {
+		c.AdminToken = agora.NewToken()
+		m.Logger.Warn("no admin token configured; generated one for this run", "admin_token", c.AdminToken)
+	}
+
+	m.Batcher = persist.NewBatcher(store, persist.Config{
+		MaxBatch:      c.FlushMax,
+		FlushInterval: c.FlushInterval,
+		MaxPending:    c.MaxPending,
+		CommitTimeout: c.CommitTimeout,
+		Logger:        m.Logger,
+		OnDrop: func(cid string, err error) {
+			go m.Manager.Drop(cid)
+		},
+	})
+	m.Manager, err = actors.NewManager(store, m.Batcher, actors.Config{
+		IdleTimeout: c.IdleTimeout,
+		MaxInflight: c.MaxInflight,
+		AckApplied:  c.Ack == "applied",
+		Logger:      m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	m.Participants = actors.NewParticipants(store, m.Batcher)
+	m.HTTP = agorahttp.NewServer(agorahttp.Config{
+		Addr:       c.HTTPAddr,
+		NodeName:   c.NodeName,
+		AdminToken: c.AdminToken,
+		RateLimit:  c.RateLimit,
+		Logger:     m.Logger,
+	}, m.Manager, m.Participants, store)
+	if err := m.HTTP.Open(); err != nil {
+		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
+	}
+	m.Logger.Info("agora is serving", "http_addr", m.HTTP.Addr(), "data_dir", c.DataDir, "ack", c.Ack, "node", c.NodeName)
+	return nil
+}
+
+// Close shuts the node down in order: stop accepting requests, passivate
+// every actor, commit what is pending, close the store. It returns an
+// error when something could not be committed before the deadline.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	if m.HTTP != nil {
+		m.HTTP.SetDraining()
+		if err := m.HTTP.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop the HTTP server: %w", err))
+		}
+	}
+	if m.Manager != nil {
+		if err := m.Manager.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop the actors: %w", err))
+		}
+	}
+	if m.Batcher != nil {
+		if err := m.Batcher.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush: %w", err))
+		}
+	}
+	if m.Store != nil {
+		if err := m.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	m := NewMain()
+	if err := m.ParseFlags(args, stderr); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, m.Config.LogLevel, strings.ToLower(m.Config.LogFormat))
+	if err != nil {
+		return err
+	}
+	m.Logger = logger
+	if err := m.Run(ctx); err != nil {
+		_ = m.Close(context.Background())
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("shutting down", "deadline", m.Config.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	if err := m.Close(sctx); err != nil {
+		return err
+	}
+	logger.Info("stopped cleanly")
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("agora migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "./agora-data", "folder of the embedded SQLite store")
+	postgres := fs.String("postgres", "", "PostgreSQL URL")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *postgres != "" {
+		return fmt.Errorf("%w: --postgres is not supported by this build yet", errUsage)
+	}
+	applied, err := sqlite.Migrate(ctx, filepath.Join(*dataDir, sqlite.FileName))
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "migrations: already up to date")
+	}
+	for _, v := range applied {
+		fmt.Fprintf(stdout, "migrations: applied %s\n", v)
+	}
+	return nil
+}

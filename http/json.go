@@ -1,0 +1,131 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"mime"
+	"unicode/utf8"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/agora-dev/agora"
+)
+
+// decodeBody decodes a JSON object body into v after the checks
+// encoding/json does not make: the media type, valid UTF-8 and no lone
+// surrogate escapes (encoding/json would silently turn both into U+FFFD).
+// An empty body is allowed only when optional is set.
+func decodeBody(ctx *fasthttp.RequestCtx, v any, optional bool) error {
+	body := ctx.PostBody()
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return agora.Errorf(agora.EINVALID, "A JSON body is required.")
+	}
+	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 || !optional {
+		mt, _, err := mime.ParseMediaType(string(ct))
+		if err != nil || (mt != "application/json" && !(len(mt) > 5 && mt[len(mt)-5:] == "+json")) {
+			return agora.Errorf(agora.EUNSUPPORTED, "The body must be application/json.")
+		}
+	}
+	if !utf8.Valid(body) {
+		return agora.Errorf(agora.EINVALID, "The body is not valid UTF-8.")
+	}
+	if err := checkSurrogates(body); err != nil {
+		return err
+	}
+	if body = bytes.TrimSpace(body); body[0] != '{' {
+		return agora.Errorf(agora.EINVALID, "The body must be a JSON object.")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return agora.Errorf(agora.EINVALID, "Field %s must be of type %s.", te.Field, jsonType(te.Type.Kind().String()))
+		}
+		return agora.Errorf(agora.EINVALID, "Malformed JSON.")
+	}
+	return nil
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice":
+		return "array"
+	case "int", "int64", "float64":
+		return "number"
+	}
+	return "object"
+}
+
+// checkSurrogates rejects \uD800-\uDFFF escapes that do not form a valid
+// high-low pair: JSON text allows them, UTF-8 cannot carry them.
+func checkSurrogates(b []byte) error {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			continue
+		}
+		if b[i+1] != 'u' {
+			i++ // skip the escaped character, which may be a backslash
+			continue
+		}
+		r, ok := hex4(b, i+2)
+		if !ok {
+			i++
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			lo, ok := -1, false
+			if i+7 < len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+				lo, ok = hex4(b, i+8)
+			}
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return agora.Errorf(agora.EINVALID, "The body contains a lone surrogate escape.")
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return agora.Errorf(agora.EINVALID, "The body contains a lone surrogate escape.")
+		default:
+			i += 5
+		}
+	}
+	return nil
+}
+
+func hex4(b []byte, at int) (int, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n*16 + int(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n*16 + int(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			n = n*16 + int(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// writeJSON answers v as JSON with the given status.
+func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	ctx.Response.Header.SetContentType("application/json")
+	ctx.SetStatusCode(status)
+	ctx.SetBody(body)
+}

@@ -1,0 +1,170 @@
+package http
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/agora-dev/agora"
+)
+
+func timeoutContext(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+// rateLimiter is a token bucket per participant for writes: rate tokens a
+// second, bursts of 2*rate.
+type rateLimiter struct {
+	rate    float64
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+func newRateLimiter(rate float64) *rateLimiter {
+	return &rateLimiter{rate: rate, buckets: map[string]*bucket{}}
+}
+
+func (l *rateLimiter) allow(pid string, now time.Time) error {
+	if l.rate <= 0 {
+		return nil
+	}
+	burst := 2 * l.rate
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[pid]
+	if b == nil {
+		b = &bucket{tokens: burst, at: now}
+		l.buckets[pid] = b
+	}
+	b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+	b.at = now
+	if b.tokens < 1 {
+		wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+		return &agora.Error{Code: agora.ERATELIMITED, Message: "Too many writes; slow down.", RetryAfter: wait}
+	}
+	b.tokens--
+	return nil
+}
+
+// expire forgets buckets that have refilled: they hold no information.
+func (l *rateLimiter) expire(now time.Time) {
+	if l.rate <= 0 {
+		return
+	}
+	full := time.Duration(2 * float64(time.Second))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, b := range l.buckets {
+		if now.Sub(b.at) > full {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+// idempotency remembers the successful answers of creating POSTs by
+// (participant, Idempotency-Key), so that a retry returns the first answer
+// and creates nothing new.
+type idempotency struct {
+	ttl     time.Duration
+	mu      sync.Mutex
+	entries map[idemKey]*idemEntry
+}
+
+type idemKey struct{ participant, key string }
+
+type idemEntry struct {
+	done        chan struct{} // closed when the first request has answered
+	ok          bool          // a 2xx worth replaying
+	status      int
+	contentType string
+	body        []byte
+	expires     time.Time
+}
+
+// maxIdempotencyEntries bounds the memory of remembered answers; past it
+// new keys are served without being remembered.
+const maxIdempotencyEntries = 200_000
+
+func newIdempotency(ttl time.Duration) *idempotency {
+	return &idempotency{ttl: ttl, entries: map[idemKey]*idemEntry{}}
+}
+
+func (im *idempotency) expire(now time.Time) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	for k, e := range im.entries {
+		select {
+		case <-e.done:
+			if now.After(e.expires) || !e.ok {
+				delete(im.entries, k)
+			}
+		default:
+		}
+	}
+}
+
+// idempotent runs fn once per Idempotency-Key of the caller; a retry gets
+// the first 2xx answer replayed. A request without the header just runs.
+func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() error) error {
+	raw := ctx.Request.Header.Peek("Idempotency-Key")
+	if raw == nil {
+		return fn()
+	}
+	if len(raw) == 0 || len(raw) > 64 {
+		return agora.Errorf(agora.EINVALID, "Idempotency-Key must have 1 to 64 characters.")
+	}
+	k := idemKey{participant: c.ParticipantID, key: string(raw)}
+	im := s.idem
+	for {
+		now := time.Now()
+		im.mu.Lock()
+		e := im.entries[k]
+		if e != nil && now.After(e.expires) {
+			delete(im.entries, k)
+			e = nil
+		}
+		if e == nil {
+			if len(im.entries) >= maxIdempotencyEntries {
+				im.mu.Unlock()
+				return fn()
+			}
+			e = &idemEntry{done: make(chan struct{}), expires: now.Add(im.ttl)}
+			im.entries[k] = e
+			im.mu.Unlock()
+			err := fn()
+			status := ctx.Response.StatusCode()
+			if err == nil && status >= 200 && status < 300 {
+				e.ok, e.status = true, status
+				e.contentType = string(ctx.Response.Header.ContentType())
+				e.body = append([]byte(nil), ctx.Response.Body()...)
+			} else {
+				im.mu.Lock()
+				delete(im.entries, k) // a failure is not remembered: the retry runs again
+				im.mu.Unlock()
+			}
+			close(e.done)
+			return err
+		}
+		im.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-time.After(30 * time.Second):
+			return agora.Unavailable(time.Second, "The first request with this Idempotency-Key is still running.")
+		}
+		if !e.ok {
+			continue
+		}
+		ctx.Response.Header.SetContentType(e.contentType)
+		ctx.Response.Header.Set("Idempotent-Replayed", "true")
+		ctx.SetStatusCode(e.status)
+		ctx.SetBody(e.body)
+		return nil
+	}
+}

@@ -1,0 +1,163 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+
+	"github.com/agora-dev/agora"
+)
+
+// auth says who may call a route.
+type auth int
+
+const (
+	authNone     auth = iota // no token looked at
+	authOptional             // a valid token identifies the caller; none is anonymous
+	authRequired             // a participant or the admin
+	authAdmin                // the admin token only
+)
+
+// handlerFunc is a route's handler once the caller is known. It writes its
+// answer or returns an error that becomes a problem+json answer.
+type handlerFunc func(ctx *fasthttp.RequestCtx, c agora.Caller) error
+
+func (s *Server) routes() *router.Router {
+	r := router.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleOPTIONS = false
+	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		s.writeError(ctx, agora.Errorf(agora.ENOTFOUND, "No route for %s.", string(ctx.Path())))
+	}
+	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+		s.writeError(ctx, agora.Errorf(agora.EMETHOD, "Method %s is not allowed here.", string(ctx.Method())))
+	}
+	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {
+		s.log.Error("handler panicked", "path", string(ctx.Path()), "panic", v)
+		ctx.ResetBody()
+		s.writeError(ctx, agora.Errorf(agora.EINTERNAL, "panic: %v", v))
+	}
+
+	const conv = "/v1/conversations/{cid}"
+	const op = conv + "/opinions/{oid}"
+	r.POST("/v1/participants", s.handle(authNone, false, s.createParticipant))
+	r.GET("/v1/participants/me", s.handle(authRequired, false, s.me))
+
+	r.POST("/v1/conversations", s.handle(authRequired, true, s.createConversation))
+	r.GET("/v1/conversations", s.handle(authNone, false, s.listConversations))
+	r.GET(conv, s.handle(authNone, false, s.getConversation))
+	r.DELETE(conv, s.handle(authRequired, false, s.deleteConversation))
+
+	r.POST(conv+"/opinions", s.handle(authRequired, true, s.createOpinion))
+	r.GET(conv+"/opinions", s.handle(authOptional, false, s.listOpinions))
+	r.GET(op, s.handle(authOptional, false, s.getOpinion))
+	r.DELETE(op, s.handle(authRequired, true, s.deleteOpinion))
+	r.GET(conv+"/next", s.handle(authRequired, false, s.nextOpinion))
+
+	r.PUT(op+"/vote", s.handle(authRequired, true, s.vote))
+	r.DELETE(op+"/vote", s.handle(authRequired, true, s.cancelVote))
+	r.GET(conv+"/votes/me", s.handle(authRequired, false, s.myVotes))
+
+	r.PUT(conv+"/lock", s.handle(authRequired, false, s.lock))
+	r.DELETE(conv+"/lock", s.handle(authRequired, false, s.unlock))
+	r.PUT(op+"/moderation", s.handle(authRequired, false, s.moderate))
+	r.DELETE(op+"/moderation", s.handle(authRequired, false, s.unmoderate))
+
+	r.GET("/admin/actors", s.handle(authAdmin, false, s.adminActors))
+	r.GET("/admin/conversations/{cid}/state", s.handle(authAdmin, false, s.adminState))
+	r.POST("/admin/conversations/{cid}/passivate", s.handle(authAdmin, false, s.adminPassivate))
+	r.GET("/admin/cluster", s.handle(authAdmin, false, s.adminCluster))
+	r.PUT("/admin/participants/{pid}/role", s.handle(authAdmin, false, s.adminSetRole))
+
+	r.GET("/healthz", s.handle(authNone, false, s.healthz))
+	r.GET("/readyz", s.handle(authNone, false, s.readyz))
+	r.GET("/openapi.yaml", s.handle(authNone, false, s.openapi))
+	return r
+}
+
+// handle authenticates the caller, applies the write rate limit and turns
+// a returned error into a problem+json answer.
+func (s *Server) handle(level auth, write bool, fn handlerFunc) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		c, err := s.caller(ctx, level)
+		if err == nil && write && !c.Admin {
+			err = s.limiter.allow(c.ParticipantID, time.Now())
+		}
+		if err == nil {
+			err = fn(ctx, c)
+		}
+		if err != nil {
+			s.writeError(ctx, err)
+		}
+	}
+}
+
+// caller identifies who makes the request.
+func (s *Server) caller(ctx *fasthttp.RequestCtx, level auth) (agora.Caller, error) {
+	if level == authNone {
+		return agora.Caller{}, nil
+	}
+	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	if len(h) == 0 {
+		if level == authOptional {
+			return agora.Caller{}, nil
+		}
+		return agora.Caller{}, agora.Errorf(agora.EUNAUTHENTICATED, "An Authorization: Bearer token is required.")
+	}
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !bytes.EqualFold(h[:len(prefix)], []byte(prefix)) {
+		return agora.Caller{}, agora.Errorf(agora.EUNAUTHENTICATED, "The Authorization header must be \"Bearer <token>\".")
+	}
+	token := string(bytes.TrimSpace(h[len(prefix):]))
+	if s.isAdmin(token) {
+		return agora.Caller{Admin: true}, nil
+	}
+	if level == authAdmin {
+		return agora.Caller{}, agora.Errorf(agora.EFORBIDDEN, "This endpoint needs the admin token.")
+	}
+	if len(token) > 256 {
+		return agora.Caller{}, agora.Errorf(agora.EUNAUTHENTICATED, "Unknown token.")
+	}
+	p, err := s.participants.Authenticate(reqContext(ctx), token)
+	if err != nil {
+		return agora.Caller{}, err
+	}
+	return agora.Caller{ParticipantID: p.ID, Role: p.Role}, nil
+}
+
+// reqContext returns the context services get. fasthttp's RequestCtx is
+// not cancelled when a client goes away, so deadlines come from the
+// services' own timeouts.
+func reqContext(*fasthttp.RequestCtx) context.Context { return context.Background() }
+
+// pathID returns a path parameter that must be an id.
+func pathID(ctx *fasthttp.RequestCtx, name string) (string, error) {
+	v, _ := ctx.UserValue(name).(string)
+	if !agora.ValidID(v) {
+		return "", agora.Errorf(agora.EINVALID, "%s is not a valid id (1-64 characters of A-Z, a-z, 0-9, _ and -).", name)
+	}
+	return v, nil
+}
+
+// queryInt parses an optional integer query parameter within [lo, hi].
+func queryInt(ctx *fasthttp.RequestCtx, name string, def, lo, hi int) (int, error) {
+	raw := ctx.QueryArgs().Peek(name)
+	if raw == nil {
+		return def, nil
+	}
+	n, err := strconv.Atoi(string(raw))
+	if err != nil || n < lo || n > hi {
+		return 0, agora.Errorf(agora.EINVALID, "%s must be an integer from %d to %d.", name, lo, hi)
+	}
+	return n, nil
+}
+
+// queryString returns an optional query parameter, copied.
+func queryString(ctx *fasthttp.RequestCtx, name string) string {
+	return string(ctx.QueryArgs().Peek(name))
+}

@@ -1,0 +1,172 @@
+// Package http serves agora's REST API over fasthttp: routing, JSON,
+// problem+json errors, authentication, rate limits and the admin and
+// operations endpoints. Handlers copy what they need out of the
+// fasthttp.RequestCtx before calling a service: the context and its byte
+// slices die when the handler returns.
+package http
+
+import (
+	"context"
+	"crypto/subtle"
+	_ "embed"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/agora-dev/agora"
+)
+
+//go:embed openapi.yaml
+var openapiSpec []byte
+
+// Config tunes the server. The zero value of a field selects its default.
+type Config struct {
+	// Addr is the listen address. Default 127.0.0.1:8080.
+	Addr string
+	// NodeName names this node in the admin API.
+	NodeName string
+	// AdminToken is the bearer token of the admin API; only its hash is kept.
+	AdminToken string
+	// MaxBodySize bounds request bodies (413 past it). Default 64 KiB.
+	MaxBodySize int
+	// MaxHeaderSize bounds request headers (431 past it). Default 16 KiB.
+	MaxHeaderSize int
+	// RateLimit is each participant's sustained writes per second, with a
+	// burst of twice as many; 0 turns it off (cmd/agora defaults it to 10).
+	RateLimit float64
+	// IdempotencyTTL is how long an Idempotency-Key is remembered. Default 10m.
+	IdempotencyTTL time.Duration
+	// Logger receives internal errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.MaxBodySize <= 0 {
+		c.MaxBodySize = 64 << 10
+	}
+	if c.MaxHeaderSize <= 0 {
+		c.MaxHeaderSize = 16 << 10
+	}
+	if c.IdempotencyTTL <= 0 {
+		c.IdempotencyTTL = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is the HTTP front of one node.
+type Server struct {
+	cfg           Config
+	log           *slog.Logger
+	conversations agora.ConversationService
+	participants  agora.ParticipantService
+	store         agora.Store
+	adminHash     [32]byte
+
+	srv      *fasthttp.Server
+	ln       net.Listener
+	draining atomic.Bool
+	limiter  *rateLimiter
+	idem     *idempotency
+	stopGC   chan struct{}
+}
+
+// NewServer builds a server over the services.
+func NewServer(cfg Config, conversations agora.ConversationService, participants agora.ParticipantService, store agora.Store) *Server {
+	cfg.setDefaults()
+	s := &Server{
+		cfg:           cfg,
+		log:           cfg.Logger,
+		conversations: conversations,
+		participants:  participants,
+		store:         store,
+		adminHash:     agora.HashToken(cfg.AdminToken),
+		limiter:       newRateLimiter(cfg.RateLimit),
+		idem:          newIdempotency(cfg.IdempotencyTTL),
+		stopGC:        make(chan struct{}),
+	}
+	s.srv = &fasthttp.Server{
+		Handler:                      s.routes().Handler,
+		ErrorHandler:                 s.serverError,
+		Name:                         "agora",
+		MaxRequestBodySize:           cfg.MaxBodySize,
+		ReadBufferSize:               cfg.MaxHeaderSize,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  2 * time.Minute,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
+	}
+	return s
+}
+
+// Open starts listening; Addr then returns the bound address (useful with
+// port 0).
+func (s *Server) Open() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	go func() {
+		if err := s.srv.Serve(ln); err != nil {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	go s.gc()
+	return nil
+}
+
+// Addr returns the listening address.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// SetDraining makes readyz answer 503 so load balancers stop sending
+// traffic while the node drains.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+// Close stops accepting connections and waits for the requests underway.
+func (s *Server) Close(ctx context.Context) error {
+	s.draining.Store(true)
+	select {
+	case <-s.stopGC:
+	default:
+		close(s.stopGC)
+	}
+	return s.srv.ShutdownWithContext(ctx)
+}
+
+// gc forgets expired idempotency keys and idle rate-limit buckets.
+func (s *Server) gc() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopGC:
+			return
+		case now := <-t.C:
+			s.idem.expire(now)
+			s.limiter.expire(now)
+		}
+	}
+}
+
+// isAdmin compares a bearer token with the admin token in constant time.
+func (s *Server) isAdmin(token string) bool {
+	if s.cfg.AdminToken == "" {
+		return false
+	}
+	h := agora.HashToken(token)
+	return subtle.ConstantTimeCompare(h[:], s.adminHash[:]) == 1
+}
