@@ -77,7 +77,10 @@ type idempotency struct {
 	entries map[idemKey]*idemEntry
 }
 
-type idemKey struct{ participant, key string }
+// idemKey scopes a key to its participant and its request target: a key
+// reused on another conversation or endpoint is not a retry and must not
+// replay an answer of another kind.
+type idemKey struct{ participant, target, key string }
 
 type idemEntry struct {
 	done        chan struct{} // closed when the first request has answered
@@ -120,7 +123,7 @@ func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() 
 	if len(raw) == 0 || len(raw) > 64 {
 		return agora.Errorf(agora.EINVALID, "Idempotency-Key must have 1 to 64 characters.")
 	}
-	k := idemKey{participant: c.ParticipantID, key: string(raw)}
+	k := idemKey{participant: c.ParticipantID, target: string(ctx.Method()) + " " + string(ctx.Path()), key: string(raw)}
 	im := s.idem
 	for {
 		now := time.Now()

@@ -3,7 +3,9 @@ package http
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -35,12 +37,14 @@ func (s *Server) routes() *router.Router {
 		s.writeError(ctx, agora.Errorf(agora.ENOTFOUND, "No route for %s.", string(ctx.Path())))
 	}
 	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+		// The router always lists OPTIONS, which this server does not answer.
+		ctx.Response.Header.Set("Allow", withoutOptions(string(ctx.Response.Header.Peek("Allow"))))
 		s.writeError(ctx, agora.Errorf(agora.EMETHOD, "Method %s is not allowed here.", string(ctx.Method())))
 	}
 	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {
 		s.log.Error("handler panicked", "path", string(ctx.Path()), "panic", v)
 		ctx.ResetBody()
-		s.writeError(ctx, agora.Errorf(agora.EINTERNAL, "panic: %v", v))
+		s.writeError(ctx, agora.Errorf(agora.EINTERNAL, "Internal error.")) // the panic is logged, never shown
 	}
 
 	const conv = "/v1/conversations/{cid}"
@@ -80,10 +84,20 @@ func (s *Server) routes() *router.Router {
 	return r
 }
 
+// withoutOptions removes OPTIONS from an Allow header's list of methods.
+func withoutOptions(allow string) string {
+	methods := strings.Split(allow, ", ")
+	return strings.Join(slices.DeleteFunc(methods, func(m string) bool { return m == fasthttp.MethodOptions }), ", ")
+}
+
 // handle authenticates the caller, applies the write rate limit and turns
 // a returned error into a problem+json answer.
 func (s *Server) handle(level auth, write bool, fn handlerFunc) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		if len(ctx.Request.Body()) > s.cfg.MaxBodySize {
+			s.writeError(ctx, agora.Errorf(agora.ETOOLARGE, "The request body is over the limit of %d bytes.", s.cfg.MaxBodySize))
+			return
+		}
 		c, err := s.caller(ctx, level)
 		if err == nil && write && !c.Admin {
 			err = s.limiter.allow(c.ParticipantID, time.Now())

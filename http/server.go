@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/subtle"
 	_ "embed"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -61,6 +62,14 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// minReadBodySize is how much of a body fasthttp reads before it gives up
+// on a request. Reading a body somewhat over MaxBodySize lets the handler
+// answer 413 on a connection that stays usable: when fasthttp refuses a
+// body unread it closes the connection, and a client still sending it may
+// see a reset instead of the 413 (net/http reads 256 KiB for the same
+// reason).
+const minReadBodySize = 256 << 10
+
 // Server is the HTTP front of one node.
 type Server struct {
 	cfg           Config
@@ -96,13 +105,14 @@ func NewServer(cfg Config, conversations agora.ConversationService, participants
 		Handler:                      s.routes().Handler,
 		ErrorHandler:                 s.serverError,
 		Name:                         "agora",
-		MaxRequestBodySize:           cfg.MaxBodySize,
+		MaxRequestBodySize:           max(cfg.MaxBodySize, minReadBodySize),
 		ReadBufferSize:               cfg.MaxHeaderSize,
 		ReadTimeout:                  30 * time.Second,
 		WriteTimeout:                 30 * time.Second,
 		IdleTimeout:                  2 * time.Minute,
 		NoDefaultContentType:         true,
 		DisablePreParseMultipartForm: true,
+		Logger:                       connLogger{cfg.Logger},
 	}
 	return s
 }
@@ -169,4 +179,15 @@ func (s *Server) isAdmin(token string) bool {
 	}
 	h := agora.HashToken(token)
 	return subtle.ConstantTimeCompare(h[:], s.adminHash[:]) == 1
+}
+
+// connLogger receives fasthttp's reports on connections it could not serve
+// (bodies over the limit, unparsable requests, timeouts): clients' faults,
+// already answered, so they go to the configured logger at debug level
+// instead of the standard logger's stderr.
+type connLogger struct{ log *slog.Logger }
+
+// Printf implements fasthttp.Logger.
+func (l connLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...))
 }
