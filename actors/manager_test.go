@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -176,6 +177,9 @@ func TestManager(t *testing.T) {
 		m, _ := mustOpenManager(t, Config{MaxInflight: 2})
 		c, _ := seedConversation(t, m)
 		release := make(chan struct{})
+		var once sync.Once
+		unblock := func() { once.Do(func() { close(release) }) }
+		defer unblock()
 		var wg sync.WaitGroup
 		for range 2 {
 			wg.Add(1)
@@ -185,13 +189,18 @@ func TestManager(t *testing.T) {
 			}()
 		}
 		checkFor(t, 5*time.Second, func() error {
-			_, err := m.Conversation(ctx, c.ID)
-			if agora.ErrorCode(err) != agora.ERATELIMITED || agora.ErrorRetryAfter(err) <= 0 {
-				return errors.New("no 429 yet")
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if n := m.actors[c.ID].inflight.Load(); n != 2 {
+				return fmt.Errorf("%d commands in flight, want 2", n)
 			}
 			return nil
 		})
-		close(release)
+		_, err := m.Conversation(ctx, c.ID)
+		if agora.ErrorCode(err) != agora.ERATELIMITED || agora.ErrorRetryAfter(err) <= 0 {
+			t.Fatalf("err = %v, want 429 with Retry-After", err)
+		}
+		unblock()
 		wg.Wait()
 		if _, err := m.Conversation(ctx, c.ID); err != nil {
 			t.Fatalf("after the burst: %v", err)
