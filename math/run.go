@@ -1,0 +1,259 @@
+package polismath
+
+import (
+	"slices"
+)
+
+// Input is one snapshot of a conversation for the math.
+type Input struct {
+	// Votes is the vote matrix. Run only reads it; the caller must not mutate it during
+	// the call (hand over a Clone).
+	Votes *Matrix
+	// ModeratedOut lists statements that were moved or hidden: their columns stay in
+	// the matrix (they count in K, as in Polis) but are zeroed for the PCA and excluded
+	// from representative and consensus statements.
+	ModeratedOut []string
+	// Meta lists meta statements (questions about the participant rather than opinions):
+	// treated as moderated out, and given a fixed priority.
+	Meta []string
+	// Statements optionally lists statements that should appear in Result.Opinions even
+	// without a vote yet, so that a new statement gets a routing priority at once.
+	Statements []string
+}
+
+// Run computes the analysis of one snapshot. prev is the State returned by the previous
+// Run of the same conversation (nil for the first one, or after a restart); the returned
+// State is to be passed to the next Run. prev is not modified.
+//
+// The result is deterministic for a given (input, prev). A warm-started run and a cold
+// run on the same votes agree on the PCA within its tolerance; their clusterings may
+// differ in ids and, where k-means has several fixed points, in membership, exactly as
+// Polis' history-dependent clusterings do.
+func Run(in Input, prev *State) (*Result, *State) {
+	if prev == nil {
+		prev = &State{}
+	}
+	votes := in.Votes
+	if votes == nil {
+		votes = NewMatrix()
+	}
+	d := newVoteData(votes, toSet(in.ModeratedOut), toSet(in.Meta))
+	n, k := d.numRows(), d.numCols()
+
+	// PCA on all participants, warm-started from the previous components.
+	comps := [][]float64{make([]float64, k), make([]float64, k)}
+	if n >= 2 && k >= 1 {
+		res := powerPCA(d, min(2, k), alignComponents(prev, d.statements))
+		copy(comps, res.comps)
+	}
+	pos := projectParticipants(d, comps)
+	spos, extremity := projectStatements(d, comps)
+
+	// Clustering of the in-conversation participants.
+	rowOf := make(map[string]int, n)
+	for i, id := range d.participants {
+		rowOf[id] = i
+	}
+	clusterable := inConv(d, toSet(prev.InConv))
+	cl := clusterParticipants(pos, clusterable, baseFromState(prev.BaseClusters, rowOf), groupsFromState(prev.GroupClusterings), prev.Smoother)
+
+	baseByID := make(map[int]kcluster, len(cl.base))
+	for _, b := range cl.base {
+		baseByID[b.id] = b
+	}
+	member := make([]int, n)
+	for i := range member {
+		member[i] = -1
+	}
+	for g, grp := range cl.groups {
+		for _, bid := range grp.members {
+			for _, row := range baseByID[bid].members {
+				member[row] = g
+			}
+		}
+	}
+	groupOK := len(cl.groups) >= 2
+	if !groupOK {
+		for i := range member {
+			member[i] = -1
+		}
+	}
+	nGroups := 0
+	if groupOK {
+		nGroups = len(cl.groups)
+	}
+	per := groupTallies(d, member, nGroups)
+	clustered := rowTallies(d, clusterable)
+	everyone := rowTallies(d, nil)
+
+	r := &Result{
+		VotesIncluded:     votes.NumVotes(),
+		ParticipantsTotal: n,
+		Status:            StatusInsufficientData,
+		Clusters:          []Cluster{},
+		Consensus:         consensus(d, everyone),
+		PCA: PCA{
+			OpinionIDs: slices.Clone(d.statements),
+			Center:     slices.Clone(d.mean),
+			Components: comps,
+		},
+	}
+	if groupOK {
+		r.Status = StatusOK
+		r.K = nGroups
+		// Repness compares each group with the other clustered participants.
+		inGroups := make([]tally, k)
+		for _, g := range per {
+			for j := range k {
+				inGroups[j].a += g[j].a
+				inGroups[j].d += g[j].d
+				inGroups[j].s += g[j].s
+			}
+		}
+		for g, grp := range cl.groups {
+			size := 0
+			for _, bid := range grp.members {
+				size += len(baseByID[bid].members)
+			}
+			r.ParticipantsClustered += size
+			r.Clusters = append(r.Clusters, Cluster{
+				ID:             grp.id,
+				Size:           size,
+				Center:         grp.center,
+				Representative: representatives(d, per[g], inGroups),
+			})
+		}
+	}
+
+	r.Opinions = make([]Opinion, 0, k+len(in.Statements))
+	for j, id := range d.statements {
+		ga, gd := groupAwareConsensus(per, j)
+		o := Opinion{
+			OpinionID:   id,
+			X:           spos[j][0],
+			Y:           spos[j][1],
+			Extremity:   extremity[j],
+			Priority:    priority(clustered[j], extremity[j], d.meta[j]),
+			GACAgree:    ga,
+			GACDisagree: gd,
+		}
+		for g, grp := range r.Clusters {
+			t := per[g][j]
+			o.Groups = append(o.Groups, GroupVotes{Cluster: grp.ID, Agree: t.a, Disagree: t.d, Pass: t.s - t.a - t.d})
+		}
+		r.Opinions = append(r.Opinions, o)
+	}
+	voted := toSet(d.statements)
+	meta := toSet(in.Meta)
+	for _, id := range in.Statements {
+		if voted[id] {
+			continue
+		}
+		voted[id] = true
+		unseen := prob(0, 0)
+		gac := 1.0
+		for range r.Clusters {
+			gac *= unseen
+		}
+		o := Opinion{OpinionID: id, Priority: priority(tally{}, 0, meta[id]), GACAgree: gac, GACDisagree: gac}
+		for _, grp := range r.Clusters {
+			o.Groups = append(o.Groups, GroupVotes{Cluster: grp.ID})
+		}
+		r.Opinions = append(r.Opinions, o)
+	}
+
+	r.Participants = make([]Participant, n)
+	for i, id := range d.participants {
+		p := Participant{ParticipantID: id, X: pos[i][0], Y: pos[i][1]}
+		if g := member[i]; g >= 0 {
+			gid := cl.groups[g].id
+			p.Cluster = &gid
+		}
+		r.Participants[i] = p
+	}
+
+	next := &State{
+		StatementIDs:     slices.Clone(d.statements),
+		Components:       [][]float64{slices.Clone(comps[0]), slices.Clone(comps[1])},
+		Smoother:         cl.smooth,
+		GroupClusterings: map[int][]GroupCluster{},
+	}
+	for i, id := range d.participants {
+		if clusterable[i] {
+			next.InConv = append(next.InConv, id)
+		}
+	}
+	for _, b := range cl.base {
+		ids := make([]string, len(b.members))
+		for m, row := range b.members {
+			ids[m] = d.participants[row]
+		}
+		next.BaseClusters = append(next.BaseClusters, BaseCluster{ID: b.id, Members: ids, Center: b.center})
+	}
+	for kk, cs := range cl.byK {
+		for _, c := range cs {
+			next.GroupClusterings[kk] = append(next.GroupClusterings[kk], GroupCluster{ID: c.id, Members: slices.Clone(c.members), Center: c.center})
+		}
+	}
+	return r, next
+}
+
+func toSet(ids []string) map[string]bool {
+	s := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		s[id] = true
+	}
+	return s
+}
+
+// alignComponents maps the previous components onto the current columns; statements
+// that are new since then start at zero.
+func alignComponents(prev *State, statements []string) [][]float64 {
+	if len(prev.Components) == 0 || len(prev.StatementIDs) == 0 {
+		return nil
+	}
+	at := make(map[string]int, len(prev.StatementIDs))
+	for j, id := range prev.StatementIDs {
+		at[id] = j
+	}
+	out := make([][]float64, 0, len(prev.Components))
+	for _, c := range prev.Components {
+		if len(c) != len(prev.StatementIDs) {
+			return nil
+		}
+		v := make([]float64, len(statements))
+		for j, id := range statements {
+			if p, ok := at[id]; ok {
+				v[j] = c[p]
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// baseFromState converts stored base clusters (participant ids) into k-means clusters
+// over current row indices, forgetting participants that are gone.
+func baseFromState(bs []BaseCluster, rowOf map[string]int) []kcluster {
+	var out []kcluster
+	for _, b := range bs {
+		c := kcluster{id: b.ID, center: b.Center}
+		for _, id := range b.Members {
+			if row, ok := rowOf[id]; ok {
+				c.members = append(c.members, row)
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func groupsFromState(gs map[int][]GroupCluster) map[int][]kcluster {
+	out := make(map[int][]kcluster, len(gs))
+	for k, cs := range gs {
+		for _, c := range cs {
+			out[k] = append(out[k], kcluster{id: c.ID, members: slices.Clone(c.Members), center: c.Center})
+		}
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+package polismath
+
+import (
+	"math/rand/v2"
+	"strconv"
+)
+
+// synthVote is one generated vote with its arrival order.
+type synthVote struct {
+	participant, statement string
+	vote                   Vote
+}
+
+// synthConversation generates a deterministic conversation with latent opinion groups:
+// every group has a stance per statement (agree, disagree or split), every participant
+// belongs to one group and votes on about votesPerParticipant statements, chosen with a
+// skew towards early statements (as routing does), agreeing with the group's stance with
+// probability fidelity and passing sometimes. Votes come out in arrival order.
+func synthConversation(seed uint64, participants, statements, votes, groups int, fidelity float64) []synthVote {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	stance := make([][]Vote, groups)
+	for g := range stance {
+		stance[g] = make([]Vote, statements)
+		for s := range stance[g] {
+			stance[g][s] = Vote(rng.IntN(3) - 1)
+		}
+	}
+	group := make([]int, participants)
+	for p := range group {
+		group[p] = rng.IntN(groups)
+	}
+	out := make([]synthVote, 0, votes)
+	seen := make(map[[2]int]bool, votes)
+	for len(out) < votes {
+		p := rng.IntN(participants)
+		// Skewed statement choice: popular (early) statements get most votes.
+		s := int(float64(statements) * rng.Float64() * rng.Float64())
+		if seen[[2]int{p, s}] {
+			continue
+		}
+		seen[[2]int{p, s}] = true
+		v := stance[group[p]][s]
+		switch r := rng.Float64(); {
+		case r < 0.1:
+			v = Pass
+		case r > fidelity:
+			v = Vote(rng.IntN(3) - 1)
+		case v == Pass:
+			v = Vote(2*rng.IntN(2) - 1)
+		}
+		out = append(out, synthVote{participant: "p" + strconv.Itoa(p), statement: "s" + strconv.Itoa(s), vote: v})
+	}
+	return out
+}
+
+// synthMatrix builds the matrix of the first n generated votes.
+func synthMatrix(votes []synthVote, n int) *Matrix {
+	m := NewMatrix()
+	for _, v := range votes[:n] {
+		if err := m.Set(v.participant, v.statement, v.vote); err != nil {
+			panic(err)
+		}
+	}
+	return m
+}

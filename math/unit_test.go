@@ -1,0 +1,324 @@
+package polismath
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+func TestMatrix(t *testing.T) {
+	t.Run("SetKeepsTheLatestVote", func(t *testing.T) {
+		m := NewMatrix()
+		for _, v := range []Vote{Agree, Disagree, Pass} {
+			if err := m.Set("p", "s", v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v, ok := m.Get("p", "s"); !ok || v != Pass || m.NumVotes() != 1 {
+			t.Fatalf("got %v %v with %d votes, want the last vote (pass) once", v, ok, m.NumVotes())
+		}
+	})
+	t.Run("SetRejectsInvalidVotes", func(t *testing.T) {
+		if err := NewMatrix().Set("p", "s", 2); err == nil {
+			t.Fatal("a vote of 2 was accepted")
+		}
+	})
+	t.Run("DeleteRemovesOnlyThatVote", func(t *testing.T) {
+		m := NewMatrix()
+		_ = m.Set("p", "a", Agree)
+		_ = m.Set("p", "b", Disagree)
+		if !m.Delete("p", "a") || m.Delete("p", "a") || m.Delete("q", "a") {
+			t.Fatal("Delete reported the wrong outcome")
+		}
+		if _, ok := m.Get("p", "a"); ok || m.NumVotes() != 1 {
+			t.Fatalf("after delete: %d votes", m.NumVotes())
+		}
+		if v, ok := m.Get("p", "b"); !ok || v != Disagree {
+			t.Fatal("the other vote was lost")
+		}
+	})
+	t.Run("CloneIsIndependent", func(t *testing.T) {
+		m := NewMatrix()
+		_ = m.Set("p", "a", Agree)
+		c := m.Clone()
+		_ = m.Set("p", "a", Disagree)
+		_ = m.Set("q", "b", Agree)
+		if v, _ := c.Get("p", "a"); v != Agree || c.NumVotes() != 1 || len(c.Participants()) != 1 {
+			t.Fatal("the clone saw later writes")
+		}
+	})
+	t.Run("EmptyRowsAndColumnsAreIgnored", func(t *testing.T) {
+		m := NewMatrix()
+		_ = m.Set("p", "a", Agree)
+		_ = m.Set("q", "b", Agree)
+		m.Delete("q", "b")
+		d := newVoteData(m, nil, nil)
+		if d.numRows() != 1 || d.numCols() != 1 {
+			t.Fatalf("got %d x %d, want 1 x 1", d.numRows(), d.numCols())
+		}
+	})
+}
+
+// TestPowerPCAMatchesExactEigenvectors checks the sparse block power iteration against
+// a dense eigen-decomposition of CᵀC on every fixture, independently of Polis.
+func TestPowerPCAMatchesExactEigenvectors(t *testing.T) {
+	for _, name := range polisFixtureNames {
+		t.Run(name, func(t *testing.T) {
+			f := loadPolisFixture(t, name)
+			d := newVoteData(f.matrix(t), toSet(f.modOut), toSet(f.meta))
+			k := d.numCols()
+			c := mat.NewDense(d.numRows(), k, nil)
+			for i := range d.numRows() {
+				for p := d.cRowPtr[i]; p < d.cRowPtr[i+1]; p++ {
+					c.Set(i, int(d.cCol[p]), d.cVal[p])
+				}
+			}
+			var ctc mat.SymDense
+			ctc.SymOuterK(1, c.T())
+			var eig mat.EigenSym
+			if !eig.Factorize(&ctc, true) {
+				t.Fatal("eigen-decomposition failed")
+			}
+			var vecs mat.Dense
+			eig.VectorsTo(&vecs)
+			vals := eig.Values(nil)
+			got := powerPCA(d, 2, nil)
+			if !got.converged {
+				t.Fatalf("did not converge in %d products", got.iterations)
+			}
+			for comp := range 2 {
+				want := mat.Col(nil, k-1-comp, &vecs) // ascending eigenvalues
+				fixSign(want)
+				worst := 0.0
+				for j := range want {
+					worst = math.Max(worst, math.Abs(got.comps[comp][j]-want[j]))
+				}
+				if worst > 1e-8 {
+					t.Errorf("component %d differs from the exact eigenvector by %.3g", comp, worst)
+				}
+				if rd := math.Abs(got.values[comp]-vals[k-1-comp]) / vals[k-1]; rd > 1e-12 {
+					t.Errorf("eigenvalue %d: %g, exact %g", comp, got.values[comp], vals[k-1-comp])
+				}
+			}
+			t.Logf("%d products", got.iterations)
+		})
+	}
+}
+
+func TestFixSignMakesTheLargestLoadingPositive(t *testing.T) {
+	for _, tc := range []struct{ in, want []float64 }{
+		{[]float64{0.1, -0.9, 0.3}, []float64{-0.1, 0.9, -0.3}},
+		{[]float64{0.1, 0.9, -0.3}, []float64{0.1, 0.9, -0.3}},
+		{[]float64{-0.5, 0.5}, []float64{0.5, -0.5}}, // first one wins a tie
+	} {
+		u := slices.Clone(tc.in)
+		fixSign(u)
+		if !slices.Equal(u, tc.want) {
+			t.Errorf("fixSign(%v) = %v, want %v", tc.in, u, tc.want)
+		}
+	}
+}
+
+func TestStatistics(t *testing.T) {
+	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-12 }
+	t.Run("ProbabilityUsesPseudoCounts", func(t *testing.T) {
+		if !near(prob(0, 0), 0.5) || !near(prob(3, 4), 4.0/6) {
+			t.Fatal(prob(0, 0), prob(3, 4))
+		}
+	})
+	t.Run("PropTest", func(t *testing.T) {
+		// 2·sqrt(N+1)·((n+1)/(N+1) − 1/2) = sqrt(7) for 6 agrees out of 6 (Polis
+		// publishes 2.6457513110645907 for such a statement in below-100-ptpts).
+		if got, want := propTest(6, 6), math.Sqrt(7); !near(got, want) {
+			t.Fatalf("got %g want %g", got, want)
+		}
+	})
+	t.Run("TwoPropTestIsZeroWhenEveryoneSucceeds", func(t *testing.T) {
+		if got := twoPropTest(5, 7, 5, 7); got != 0 {
+			t.Fatalf("got %g", got)
+		}
+	})
+	t.Run("TwoPropTestIsAntisymmetric", func(t *testing.T) {
+		if a, b := twoPropTest(8, 2, 10, 12), twoPropTest(2, 8, 12, 10); !near(a, -b) || a <= 0 {
+			t.Fatalf("got %g and %g", a, b)
+		}
+	})
+	t.Run("PriorityExamplesFromTheSpec", func(t *testing.T) {
+		// No votes: (9(E+1)/4)²; 5000 agree and 5000 disagree with E = 0: 0.25.
+		if got, want := priority(tally{}, 0.5, false), math.Pow(9*1.5/4, 2); !near(got, want) {
+			t.Errorf("no votes: got %g want %g", got, want)
+		}
+		if got := priority(tally{a: 5000, d: 5000, s: 10000}, 0, false); math.Abs(got-0.25) > 1e-3 {
+			t.Errorf("split: got %g want 0.25", got)
+		}
+		if got := priority(tally{a: 3, s: 3}, 2, true); got != 49 {
+			t.Errorf("meta: got %g want 49", got)
+		}
+	})
+}
+
+func TestInConv(t *testing.T) {
+	build := func(counts []int) *voteData {
+		m := NewMatrix()
+		for p, c := range counts {
+			for s := range c {
+				_ = m.Set("p"+strconv.Itoa(p), "s"+strconv.Itoa(s), Agree)
+			}
+		}
+		return newVoteData(m, nil, nil)
+	}
+	members := func(d *voteData, in []bool) []string {
+		var out []string
+		for i, ok := range in {
+			if ok {
+				out = append(out, d.participants[i])
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	t.Run("GreedyFillToFifteen", func(t *testing.T) {
+		counts := make([]int, 20)
+		for i := range counts {
+			counts[i] = 1 + i%6 // nobody reaches 7, statements = 6 though
+		}
+		counts[0] = 9 // 9 statements exist, so the threshold is 7
+		d := build(counts)
+		in := members(d, inConv(d, nil))
+		if len(in) != inConvMinSize || !slices.Contains(in, "p0") {
+			t.Fatalf("got %d in-conv %v", len(in), in)
+		}
+		for i, c := range counts {
+			if c >= 5 && !slices.Contains(in, "p"+strconv.Itoa(i)) {
+				t.Errorf("p%d (%d votes) left out of the greedy fill", i, c)
+			}
+		}
+	})
+	t.Run("ThresholdIsCappedByTheNumberOfStatements", func(t *testing.T) {
+		counts := make([]int, 30)
+		for i := range counts {
+			counts[i] = 3
+		}
+		counts[0] = 2
+		d := build(counts)
+		if got := len(members(d, inConv(d, nil))); got != 29 {
+			t.Fatalf("with 3 statements, %d participants in, want the 29 who voted on all 3", got)
+		}
+	})
+	t.Run("PreviousMembersStay", func(t *testing.T) {
+		counts := make([]int, 30)
+		for i := range counts {
+			counts[i] = 8
+		}
+		counts[5] = 1
+		d := build(counts)
+		if slices.Contains(members(d, inConv(d, nil)), "p5") {
+			t.Fatal("p5 with one vote is in without history")
+		}
+		if !slices.Contains(members(d, inConv(d, map[string]bool{"p5": true, "gone": true})), "p5") {
+			t.Fatal("p5 was dropped although it was in before")
+		}
+	})
+}
+
+func TestKMeans(t *testing.T) {
+	pts := []point{
+		{id: 0, pos: [2]float64{0, 0}, weight: 1},
+		{id: 1, pos: [2]float64{0, 0}, weight: 1}, // duplicate: skipped by the cold init
+		{id: 2, pos: [2]float64{0.1, 0}, weight: 1},
+		{id: 3, pos: [2]float64{5, 5}, weight: 1},
+		{id: 4, pos: [2]float64{5.1, 5}, weight: 3},
+	}
+	t.Run("ColdStartSeparatesTwoBlobs", func(t *testing.T) {
+		got := kmeans(pts, 2, nil, 20)
+		if len(got) != 2 || !slices.Equal(got[0].members, []int{0, 1, 2}) || !slices.Equal(got[1].members, []int{3, 4}) {
+			t.Fatalf("got %+v", got)
+		}
+		if want := (5 + 3*5.1) / 4; math.Abs(got[1].center[0]-want) > 1e-12 {
+			t.Errorf("weighted centre x = %g, want %g", got[1].center[0], want)
+		}
+	})
+	t.Run("WarmStartKeepsIDsAndSplitsTheFarthestPoint", func(t *testing.T) {
+		last := []kcluster{{id: 7, members: []int{0, 1, 2, 3, 4, 99}}}
+		got := kmeans(pts, 2, last, 20)
+		if len(got) != 2 || got[0].id != 7 || got[1].id != 8 {
+			t.Fatalf("got %+v", got)
+		}
+	})
+	t.Run("SilhouetteOfWellSeparatedClustersIsNearOne", func(t *testing.T) {
+		got := kmeans(pts, 2, nil, 20)
+		if s := silhouette(pts, got); s < 0.9 {
+			t.Fatalf("silhouette %g", s)
+		}
+	})
+}
+
+func TestRunEdgeCases(t *testing.T) {
+	t.Run("EmptyInput", func(t *testing.T) {
+		res, st := Run(Input{}, nil)
+		if res.Status != StatusInsufficientData || res.K != 0 || st == nil {
+			t.Fatalf("got %+v", res)
+		}
+	})
+	t.Run("OneParticipant", func(t *testing.T) {
+		m := NewMatrix()
+		_ = m.Set("p", "a", Agree)
+		_ = m.Set("p", "b", Disagree)
+		res, _ := Run(Input{Votes: m}, nil)
+		if res.Status != StatusInsufficientData || len(res.Participants) != 1 || res.Participants[0].Cluster != nil {
+			t.Fatalf("got %+v", res)
+		}
+	})
+	t.Run("UnvotedStatementsGetTheNewStatementPriority", func(t *testing.T) {
+		m := NewMatrix()
+		_ = m.Set("p", "a", Agree)
+		res, _ := Run(Input{Votes: m, Statements: []string{"a", "new", "meta"}, Meta: []string{"meta"}}, nil)
+		if len(res.Opinions) != 3 {
+			t.Fatalf("got %d opinions", len(res.Opinions))
+		}
+		if o := res.Opinions[1]; o.OpinionID != "new" || math.Abs(o.Priority-math.Pow(9.0/4, 2)) > 1e-12 {
+			t.Errorf("new statement: %+v", o)
+		}
+		if o := res.Opinions[2]; o.OpinionID != "meta" || o.Priority != metaPriority {
+			t.Errorf("meta statement: %+v", o)
+		}
+	})
+	t.Run("ModeratedOutColumnsAreZeroedButCounted", func(t *testing.T) {
+		votes := synthConversation(3, 60, 12, 500, 2, 0.9)
+		m := synthMatrix(votes, len(votes))
+		res, _ := Run(Input{Votes: m, ModeratedOut: []string{"s0"}}, nil)
+		j := slices.Index(res.PCA.OpinionIDs, "s0")
+		if j < 0 {
+			t.Fatal("the moderated-out statement lost its column")
+		}
+		if res.PCA.Center[j] != 0 || res.PCA.Components[0][j] != 0 || res.PCA.Components[1][j] != 0 || res.Opinions[j].Extremity != 0 {
+			t.Errorf("moderated-out column not zeroed: center %g comps %g %g", res.PCA.Center[j], res.PCA.Components[0][j], res.PCA.Components[1][j])
+		}
+		for _, c := range res.Clusters {
+			for _, r := range c.Representative {
+				if r.OpinionID == "s0" {
+					t.Errorf("moderated-out statement is representative of group %d", c.ID)
+				}
+			}
+		}
+	})
+	t.Run("Deterministic", func(t *testing.T) {
+		votes := synthConversation(5, 200, 40, 4000, 3, 0.9)
+		a, _ := Run(Input{Votes: synthMatrix(votes, len(votes))}, nil)
+		b, _ := Run(Input{Votes: synthMatrix(votes, len(votes))}, nil)
+		if !slices.Equal(a.PCA.Components[0], b.PCA.Components[0]) || a.K != b.K {
+			t.Fatal("two cold runs on the same votes differ")
+		}
+	})
+	t.Run("RecoversLatentGroups", func(t *testing.T) {
+		votes := synthConversation(11, 400, 80, 12000, 3, 0.9)
+		res, _ := Run(Input{Votes: synthMatrix(votes, len(votes))}, nil)
+		if res.Status != StatusOK || res.K != 3 {
+			t.Fatalf("status %s, k = %d, want 3 groups", res.Status, res.K)
+		}
+	})
+}
