@@ -21,6 +21,9 @@ const (
 	ETOOLARGE        = "too_large"
 	EUNSUPPORTED     = "unsupported_media_type"
 	EMETHOD          = "method_not_allowed"
+	// EFENCED means another node took ownership of the conversation: the
+	// store refused a write stamped with an older epoch. Clients see 503.
+	EFENCED = "fenced"
 	// EINTERNAL is never chosen for bad input; it marks a bug or an
 	// unexpected store failure and is the only code the HTTP layer logs.
 	EINTERNAL = "internal"

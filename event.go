@@ -54,7 +54,12 @@ type Event struct {
 	Kind EventKind
 	// ConversationID is empty for participant events.
 	ConversationID string
-	At             time.Time
+	// Epoch is the ownership epoch of the actor that emitted the event (0
+	// for participant events). The store commits a conversation's events
+	// only while its epoch is still this one, so a node that lost a
+	// conversation can never commit for it (fencing).
+	Epoch int64
+	At    time.Time
 
 	Participant  *Participant
 	Conversation *Conversation

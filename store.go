@@ -11,9 +11,9 @@ import (
 // and persist/postgres; one contract suite tests both.
 type Store interface {
 	// Apply commits a batch of events in one transaction, all or nothing,
-	// in order. Errors with code EUNAVAILABLE (or any code other than
-	// EINVALID) are taken as transient and retried by the batcher; EINVALID
-	// means the batch can never commit.
+	// in order. Errors with code EINVALID (the batch can never commit) and
+	// EFENCED (an event's epoch is no longer the conversation's) are
+	// permanent; every other error is taken as transient and retried.
 	Apply(ctx context.Context, events []Event) error
 
 	// LoadConversation streams a conversation's state into sink: the
@@ -31,6 +31,13 @@ type Store interface {
 	ParticipantByTokenHash(ctx context.Context, hash [32]byte) (*Participant, error)
 	// Participant returns a participant by id, or ENOTFOUND.
 	Participant(ctx context.Context, id string) (*Participant, error)
+
+	// ClaimConversation makes node the owner of a conversation by
+	// incrementing its ownership epoch, and returns the new epoch; events
+	// stamped with an older epoch are refused from then on (EFENCED).
+	// ENOTFOUND when the conversation is unknown or deleted. A conversation
+	// is created with epoch 1 by its EventConversationCreated.
+	ClaimConversation(ctx context.Context, id, node string) (int64, error)
 
 	// Ping checks that the store answers (readiness).
 	Ping(ctx context.Context) error

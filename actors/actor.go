@@ -44,6 +44,9 @@ type handle struct {
 	ready   chan struct{} // closed once loaded (or failed: loadErr)
 	stopped chan struct{} // closed once stopped and its writes settled
 	loadErr error
+	// epoch is the ownership epoch this incarnation claimed; set before
+	// ready is closed, read-only after.
+	epoch int64
 
 	// Guarded by Manager.mu.
 	stopping bool
@@ -95,6 +98,9 @@ func (a *convActor) handle(e *envelope) {
 		}
 		e.reply <- reply{value: res, err: err}
 		return
+	}
+	for i := range events {
+		events[i].Epoch = a.h.epoch
 	}
 	a.publish()
 	a.h.pending.Add(1)
@@ -158,6 +164,7 @@ func (h *handle) state() agora.ActorState {
 		PendingWrites:  int(h.pending.Load()),
 		Mailbox:        int(h.inflight.Load()),
 		LastActiveAt:   time.Unix(0, h.lastActive.Load()).UTC(),
+		Epoch:          h.epoch,
 	}
 }
 

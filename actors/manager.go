@@ -34,6 +34,9 @@ type Config struct {
 	// of the last few milliseconds. The default (false) answers after the
 	// commit, so a 2xx means durable.
 	AckApplied bool
+	// NodeName is recorded as the owner of the conversations this node
+	// claims.
+	NodeName string
 	// Logger receives actor errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -156,6 +159,12 @@ func (m *Manager) load(h *handle) {
 	defer cancel()
 	s := newConversation(agora.Conversation{ID: h.cid})
 	err := m.store.LoadConversation(ctx, h.cid, s)
+	if err == nil {
+		// Claimed after the load: the previous incarnation's writes have
+		// settled (retire synced them), and any later write of a stale
+		// owner is fenced off.
+		h.epoch, err = m.store.ClaimConversation(ctx, h.cid, m.cfg.NodeName)
+	}
 	if err != nil {
 		if agora.ErrorCode(err) == agora.EINTERNAL {
 			m.log.Error("loading a conversation failed", "conversation", h.cid, "err", err)

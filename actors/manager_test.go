@@ -257,6 +257,38 @@ func TestManager(t *testing.T) {
 		}
 	})
 
+	t.Run("a write fenced off by another owner is refused and the conversation reloads under a new epoch", func(t *testing.T) {
+		m, store := mustOpenManager(t, Config{})
+		c, oids := seedConversation(t, m)
+		before, err := m.ActorState(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.ClaimConversation(ctx, c.ID, "another-node"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Vote(ctx, alice, c.ID, oids[0], agora.Agree); agora.ErrorCode(err) != agora.EFENCED {
+			t.Fatalf("fenced write: %v, want %s", err, agora.EFENCED)
+		}
+		checkFor(t, 5*time.Second, func() error {
+			st, err := m.ActorState(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			if st.Epoch <= before.Epoch+1 {
+				return fmt.Errorf("epoch %d, want above %d", st.Epoch, before.Epoch+1)
+			}
+			return nil
+		})
+		got, err := m.Conversation(ctx, c.ID)
+		if err != nil || got.Counters != c.Counters {
+			t.Fatalf("after the reload: %+v, %v; want %+v", got, err, c.Counters)
+		}
+		if _, err := m.Vote(ctx, alice, c.ID, oids[0], agora.Agree); err != nil {
+			t.Fatalf("write after the reload: %v", err)
+		}
+	})
+
 	t.Run("deleted conversations answer not found after their actor is gone", func(t *testing.T) {
 		m, _ := mustOpenManager(t, Config{})
 		c, _ := seedConversation(t, m)

@@ -46,7 +46,7 @@ func (m *Manager) CreateConversation(ctx context.Context, caller agora.Caller, i
 			Text: text, CreatedAt: now, IsSeed: true, Status: agora.StatusVisible,
 		})
 	}
-	h := &handle{cid: c.ID, ready: make(chan struct{}), stopped: make(chan struct{})}
+	h := &handle{cid: c.ID, ready: make(chan struct{}), stopped: make(chan struct{}), epoch: 1}
 	h.lastActive.Store(now.UnixNano())
 	m.mu.Lock()
 	if m.closed {

@@ -22,6 +22,7 @@ var codes = map[string]int{
 	agora.ELOCKED:          fasthttp.StatusLocked,
 	agora.ERATELIMITED:     fasthttp.StatusTooManyRequests,
 	agora.EUNAVAILABLE:     fasthttp.StatusServiceUnavailable,
+	agora.EFENCED:          fasthttp.StatusServiceUnavailable,
 	agora.EINTERNAL:        fasthttp.StatusInternalServerError,
 }
 

@@ -386,7 +386,7 @@ func (b *Batcher) commit(events []agora.Event, waiters []waiter) error {
 		b.mu.Lock()
 		b.stats.StoreErrors++
 		b.mu.Unlock()
-		if agora.ErrorCode(err) == agora.EINVALID {
+		if code := agora.ErrorCode(err); code == agora.EINVALID || code == agora.EFENCED {
 			return err
 		}
 		if attempt == 0 || attempt%20 == 0 {

@@ -140,6 +140,7 @@ func (m *Main) Run(ctx context.Context) error {
 		IdleTimeout: c.IdleTimeout,
 		MaxInflight: c.MaxInflight,
 		AckApplied:  c.Ack == "applied",
+		NodeName:    c.NodeName,
 		Logger:      m.Logger,
 	})
 	if err != nil {

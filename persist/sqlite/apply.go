@@ -17,6 +17,8 @@ type writeStatements struct {
 	insertParticipant  *sql.Stmt
 	setRole            *sql.Stmt
 	insertConversation *sql.Stmt
+	insertOwnership    *sql.Stmt
+	epochOf            *sql.Stmt
 	deleteConversation *sql.Stmt
 	setLock            *sql.Stmt
 	insertOpinion      *sql.Stmt
@@ -39,6 +41,8 @@ func prepareWrites(ctx context.Context, w *sql.DB) (*writeStatements, error) {
 		(id, title, body, author_id, created_at, is_indexed, lock_reason, lock_explanation, locked_at,
 		 opinion_count, vote_count, participant_count, last_reacted_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	s.insertOwnership = p.prepare(`INSERT INTO ownership (conversation_id, epoch, claimed_at) VALUES (?, ?, ?)`)
+	s.epochOf = p.prepare(`SELECT epoch FROM ownership WHERE conversation_id = ?`)
 	// A second deletion keeps the first time.
 	s.deleteConversation = p.prepare(`UPDATE conversations SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL`)
 	s.setLock = p.prepare(`UPDATE conversations SET lock_reason = ?, lock_explanation = ?, locked_at = ? WHERE id = ?`)
@@ -97,6 +101,9 @@ func (db *DB) Apply(ctx context.Context, events []agora.Event) error {
 	defer tx.Rollback()
 
 	a := applier{ctx: ctx, tx: tx, bound: make(map[*sql.Stmt]*sql.Stmt, 8)}
+	if err := a.checkEpochs(db.ws, events); err != nil {
+		return err
+	}
 	var votes voteBatch
 	lastCounters := make(map[string]int)
 	var countersOrder []string
@@ -222,6 +229,9 @@ func (a *applier) event(ws *writeStatements, ev *agora.Event) error {
 		_, err = a.exec(ws.insertConversation, c.ID, c.Title, c.Body, c.AuthorID, micros(created),
 			boolInt(c.IsIndexed), reason, explanation, at, c.OpinionCount, c.VoteCount, c.ParticipantCount,
 			micros(orAt(c.LastReactedAt, created)))
+		if err == nil {
+			_, err = a.exec(ws.insertOwnership, c.ID, max(ev.Epoch, 1), micros(created))
+		}
 	case agora.EventConversationDeleted:
 		_, err = a.exec(ws.deleteConversation, micros(ev.At), ev.ConversationID)
 	case agora.EventLocked:
@@ -416,4 +426,44 @@ func (p *preparer) bulk(width int, build func(values string) string) *bulkStatem
 		b.stmts[i] = p.prepare(build(strings.TrimSuffix(strings.Repeat(row+", ", size), ", ")))
 	}
 	return b
+}
+
+// checkEpochs refuses the batch (EFENCED) when one of its conversations
+// has been claimed since its events were stamped: fencing. Conversations
+// created in the batch get their first epoch from it and need no check.
+func (a *applier) checkEpochs(ws *writeStatements, events []agora.Event) error {
+	checked := map[string]bool{}
+	for i := range events {
+		ev := &events[i]
+		if ev.Epoch == 0 || ev.ConversationID == "" || checked[ev.ConversationID] {
+			continue
+		}
+		checked[ev.ConversationID] = true
+		if ev.Kind == agora.EventConversationCreated {
+			continue
+		}
+		var epoch int64
+		err := a.stmt(ws.epochOf).QueryRowContext(a.ctx, ev.ConversationID).Scan(&epoch)
+		if err != nil && err != sql.ErrNoRows {
+			return storeError(err, "epoch of "+ev.ConversationID)
+		}
+		if epoch != ev.Epoch {
+			return agora.Errorf(agora.EFENCED, "Conversation %s is owned at epoch %d; the write was stamped %d.", ev.ConversationID, epoch, ev.Epoch)
+		}
+	}
+	return nil
+}
+
+// ClaimConversation implements agora.Store.
+func (db *DB) ClaimConversation(ctx context.Context, id, node string) (int64, error) {
+	var epoch int64
+	err := db.write.QueryRowContext(ctx, `UPDATE ownership SET epoch = epoch + 1, owner = ?, claimed_at = ?
+		WHERE conversation_id = ? AND EXISTS (SELECT 1 FROM conversations WHERE id = ? AND deleted_at IS NULL)
+		RETURNING epoch`, node, time.Now().UnixMicro(), id, id).Scan(&epoch)
+	if err == sql.ErrNoRows {
+		return 0, agora.Errorf(agora.ENOTFOUND, "Conversation %s not found.", id)
+	} else if err != nil {
+		return 0, storeError(err, "claim "+id)
+	}
+	return epoch, nil
 }
