@@ -1,0 +1,24 @@
+# agora: the targets a developer and CI use. `make test` is what CI runs.
+GO ?= go
+
+.PHONY: build test lint bench run
+
+build:
+	$(GO) build -o bin/agora ./cmd/agora
+
+# The whole suite: vet, then every test with the race detector, with the
+# services it needs started by scripts/test.sh.
+test:
+	bash scripts/test.sh
+
+lint:
+	gofmt -l . | (! grep .) || (echo "gofmt: the files above need formatting" && exit 1)
+	$(GO) vet ./...
+
+# Benchmarks behind docs/PERFORMANCE.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./actors/ ./persist/...
+	$(GO) test -run '^$$' -bench 'HTTPVotes' -benchtime 20000x ./cmd/agora/
+
+run:
+	$(GO) run ./cmd/agora serve
