@@ -47,6 +47,12 @@ type ConversationService interface {
 	Moderate(ctx context.Context, caller Caller, cid, oid string, in ModerationInput) (*OpinionView, error)
 	Unmoderate(ctx context.Context, caller Caller, cid, oid string) (*OpinionView, error)
 
+	// Analysis returns the latest analysis of a conversation as the JSON
+	// analysis object of the API, with each participant's place when
+	// withParticipants is set. It is computed beside the write path and
+	// trails the votes by about a second at most.
+	Analysis(ctx context.Context, cid string, withParticipants bool) ([]byte, error)
+
 	// ActorState describes the live actor of a conversation, activating it.
 	ActorState(ctx context.Context, cid string) (*ActorState, error)
 	// Actors describes every live actor of this node.

@@ -23,6 +23,7 @@ import (
 	"github.com/anthdm/hollywood/actor"
 
 	"github.com/agora-dev/agora"
+	polismath "github.com/agora-dev/agora/math"
 )
 
 // envelope carries a command and the channel its answer goes to.
@@ -58,6 +59,7 @@ type handle struct {
 	votes      atomic.Int32
 	voters     atomic.Int32
 	locked     atomic.Bool
+	analysis   atomic.Pointer[analysis] // the latest, published by the actor
 }
 
 // convActor is the hollywood receiver of one conversation.
@@ -65,14 +67,80 @@ type convActor struct {
 	m      *Manager
 	h      *handle
 	s      *conversation
+	pid    *actor.PID
 	broken bool
+
+	// The math's bookkeeping (see analysis.go).
+	mathInFlight  bool
+	mathDue       bool // a postponed run is scheduled
+	lastMathStart time.Time
+	failedVersion uint64 // a version whose analysis failed; not retried
 }
 
 // Receive implements actor.Receiver.
 func (a *convActor) Receive(c *actor.Context) {
-	if e, ok := c.Message().(*envelope); ok {
-		a.handle(e)
+	switch msg := c.Message().(type) {
+	case *envelope:
+		a.handle(msg)
+	case actor.Started:
+		a.pid = c.PID()
+		a.maybeAnalyze()
+	case analysisDone:
+		a.mathInFlight = false
+		if msg.a == nil {
+			a.failedVersion = a.s.version
+		} else if a.s.an == nil || msg.a.version >= a.s.an.version {
+			a.s.an = msg.a
+			a.h.analysis.Store(msg.a)
+		}
+		a.maybeAnalyze()
+	case analysisDue:
+		a.mathDue = false
+		a.maybeAnalyze()
 	}
+}
+
+// maybeAnalyze starts a run of the math when the state changed since the
+// last analysis, none is in flight, and MathInterval has passed since the
+// last start; otherwise it schedules itself or waits for the run in flight.
+func (a *convActor) maybeAnalyze() {
+	if a.mathInFlight || a.mathDue || a.broken || a.s.deleted || a.pid == nil {
+		return
+	}
+	v := a.s.version
+	if (a.s.an != nil && a.s.an.version == v) || v == a.failedVersion || len(a.s.voters) == 0 {
+		return
+	}
+	if wait := a.m.cfg.MathInterval - time.Since(a.lastMathStart); wait > 0 {
+		a.scheduleAnalysis(wait)
+		return
+	}
+	snap := a.s.snapshotForMath()
+	var prev *polismath.State
+	if a.s.an != nil {
+		prev = a.s.an.state
+	}
+	pid, engine, log := a.pid, a.m.engine, a.m.log
+	if !a.m.math.trySubmit(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("the math panicked; the previous analysis stays", "conversation", snap.cid, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				engine.Send(pid, analysisDone{})
+			}
+		}()
+		engine.Send(pid, analysisDone{a: compute(snap, prev)})
+	}) {
+		a.scheduleAnalysis(a.m.cfg.MathInterval) // the pool is saturated: try again later
+		return
+	}
+	a.mathInFlight = true
+	a.lastMathStart = time.Now()
+}
+
+func (a *convActor) scheduleAnalysis(after time.Duration) {
+	a.mathDue = true
+	pid, engine := a.pid, a.m.engine
+	time.AfterFunc(after, func() { engine.Send(pid, analysisDue{}) })
 }
 
 func (a *convActor) handle(e *envelope) {
@@ -108,6 +176,7 @@ func (a *convActor) handle(e *envelope) {
 		e.reply <- reply{value: res}
 	}
 	ackApplied, cid := a.m.cfg.AckApplied, a.h.cid
+	a.maybeAnalyze()
 	a.m.batcher.Append(events, w, func(err error) {
 		a.h.pending.Add(-1)
 		if !ackApplied {
@@ -145,6 +214,13 @@ func (a *convActor) publish() {
 
 var errReloading = agora.Unavailable(time.Second, "The conversation is being reloaded; try again shortly.")
 
+func (h *handle) analysisVotes() int {
+	if a := h.analysis.Load(); a != nil {
+		return a.votes
+	}
+	return 0
+}
+
 // loaded reports whether the actor is running (loaded without error).
 func (h *handle) loaded() bool {
 	select {
@@ -165,6 +241,7 @@ func (h *handle) state() agora.ActorState {
 		Mailbox:        int(h.inflight.Load()),
 		LastActiveAt:   time.Unix(0, h.lastActive.Load()).UTC(),
 		Epoch:          h.epoch,
+		AnalysisVotes:  h.analysisVotes(),
 	}
 }
 

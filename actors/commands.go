@@ -147,7 +147,7 @@ func (c createOpinion) apply(s *conversation, now time.Time) (any, []agora.Event
 	s.setVote(c.caller.ParticipantID, i, agora.Agree)
 	s.touch(now)
 	op := s.opinions[i].Opinion
-	return s.opinions[i].view(), []agora.Event{
+	return s.view(s.opinions[i]), []agora.Event{
 		{Kind: agora.EventOpinionCreated, ConversationID: s.conv.ID, At: now, Opinion: &op},
 		{Kind: agora.EventVoteCast, ConversationID: s.conv.ID, At: now, Vote: agora.StoredVote{ParticipantID: c.caller.ParticipantID, OpinionID: o.ID, Vote: agora.Agree, At: now}},
 		s.countersEvent(now),
@@ -171,7 +171,7 @@ func (c getOpinion) apply(s *conversation, _ time.Time) (any, []agora.Event, err
 	if s.opinions[o].Status == agora.StatusHidden && !s.canModerate(c.caller) {
 		return nil, nil, agora.Errorf(agora.ENOTFOUND, "Opinion %s not found.", c.oid)
 	}
-	return s.opinions[o].view(), nil, nil
+	return s.view(s.opinions[o]), nil, nil
 }
 
 type listOpinions struct {
@@ -184,24 +184,26 @@ func (c listOpinions) apply(s *conversation, _ time.Time) (any, []agora.Event, e
 	if err := s.live(); err != nil {
 		return nil, nil, err
 	}
-	var keep func(o *opinionState) bool
 	switch c.q.Sort {
 	case agora.SortOpinionsNew, "":
-		keep = (*opinionState).counted
+		return s.pageBySeq(c.q, (*opinionState).counted)
 	case agora.SortOpinionsModerated:
-		keep = func(o *opinionState) bool { return !o.Deleted && o.Status == agora.StatusMoved }
+		return s.pageBySeq(c.q, func(o *opinionState) bool { return !o.Deleted && o.Status == agora.StatusMoved })
 	case agora.SortOpinionsHidden:
 		if !s.canModerate(c.caller) {
 			return nil, nil, agora.Errorf(agora.EFORBIDDEN, "Only moderators may list hidden opinions.")
 		}
-		keep = func(o *opinionState) bool { return !o.Deleted && o.Status == agora.StatusHidden }
-	default:
-		return nil, nil, agora.Errorf(agora.EINVALID, "sort=%s needs the analysis, which this server does not compute yet; use new, moderated or hidden.", c.q.Sort)
+		return s.pageBySeq(c.q, func(o *opinionState) bool { return !o.Deleted && o.Status == agora.StatusHidden })
 	}
-	// Newest first: walk the creation order backwards from the cursor.
+	return s.pageByAnalysis(c.q)
+}
+
+// pageBySeq pages the opinions that keep accepts, newest first; the cursor
+// is the Seq to continue from, stable under new opinions.
+func (s *conversation) pageBySeq(q agora.OpinionQuery, keep func(*opinionState) bool) (any, []agora.Event, error) {
 	from := len(s.opinions) - 1
-	if c.q.Cursor != "" {
-		seq, err := decodeSeqCursor(c.q.Cursor)
+	if q.Cursor != "" {
+		seq, err := decodeCursor('s', q.Cursor)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -213,23 +215,102 @@ func (c listOpinions) apply(s *conversation, _ time.Time) (any, []agora.Event, e
 		if !keep(o) {
 			continue
 		}
-		if len(page.Items) == c.q.Limit {
-			cur := encodeSeqCursor(i)
+		if len(page.Items) == q.Limit {
+			cur := encodeCursor('s', i)
 			page.NextCursor = &cur
 			break
 		}
-		page.Items = append(page.Items, *o.view())
+		page.Items = append(page.Items, *s.view(o))
 	}
 	return page, nil, nil
 }
 
-func encodeSeqCursor(seq int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("s" + strconv.Itoa(seq)))
+// pageByAnalysis pages the visible opinions in an order of the latest
+// analysis; the cursor is an offset into that order. Opinions newer than
+// the analysis come first in discover (they have the priority of an unseen
+// statement, which is high) and last in the other orders.
+func (s *conversation) pageByAnalysis(q agora.OpinionQuery) (any, []agora.Event, error) {
+	var ids []string
+	an := s.an
+	switch q.Sort {
+	case agora.SortOpinionsMajority:
+		if an != nil {
+			ids = an.consensus
+		}
+	case agora.SortOpinionsCluster:
+		if an != nil {
+			ids = an.representatives[q.Cluster]
+		}
+	case agora.SortOpinionsDiscover, agora.SortOpinionsConsensus, agora.SortOpinionsDivisive:
+		var fresh []string
+		limit := 0
+		if an != nil {
+			limit = an.seqLimit
+		}
+		for i := len(s.opinions) - 1; i >= limit; i-- {
+			if s.opinions[i].counted() {
+				fresh = append(fresh, s.opinions[i].ID)
+			}
+		}
+		var analysed []string
+		if an != nil {
+			analysed = an.order[q.Sort]
+		}
+		if q.Sort == agora.SortOpinionsDiscover {
+			ids = mergeByPriority(an, analysed, fresh)
+		} else {
+			ids = append(append([]string(nil), analysed...), fresh...)
+		}
+	default:
+		return nil, nil, agora.Errorf(agora.EINVALID, "Unknown sort %q.", q.Sort)
+	}
+	offset := 0
+	if q.Cursor != "" {
+		n, err := decodeCursor('o', q.Cursor)
+		if err != nil {
+			return nil, nil, err
+		}
+		offset = n
+	}
+	page := &agora.OpinionPage{Items: []agora.OpinionView{}}
+	for i := offset; i < len(ids); i++ {
+		o, ok := s.opinionByID[ids[i]]
+		if !ok || !s.opinions[o].counted() {
+			continue
+		}
+		if len(page.Items) == q.Limit {
+			cur := encodeCursor('o', i)
+			page.NextCursor = &cur
+			break
+		}
+		page.Items = append(page.Items, *s.view(s.opinions[o]))
+	}
+	return page, nil, nil
 }
 
-func decodeSeqCursor(c string) (int, error) {
+// mergeByPriority merges opinions newer than the analysis (at the default
+// priority) into the analysed ones sorted by priority.
+func mergeByPriority(an *analysis, analysed, fresh []string) []string {
+	if len(fresh) == 0 {
+		return analysed
+	}
+	out := make([]string, 0, len(analysed)+len(fresh))
+	i := 0
+	for i < len(analysed) && an.priority(analysed[i]) >= defaultPriority {
+		out = append(out, analysed[i])
+		i++
+	}
+	out = append(out, fresh...)
+	return append(out, analysed[i:]...)
+}
+
+func encodeCursor(kind byte, n int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(string(kind) + strconv.Itoa(n)))
+}
+
+func decodeCursor(kind byte, c string) (int, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err == nil && len(b) > 1 && b[0] == 's' {
+	if err == nil && len(b) > 1 && b[0] == kind {
 		if n, err := strconv.Atoi(string(b[1:])); err == nil && n >= 0 {
 			return n, nil
 		}
@@ -268,13 +349,15 @@ func (c nextOpinion) apply(s *conversation, _ time.Time) (any, []agora.Event, er
 	if err := s.live(); err != nil {
 		return nil, nil, err
 	}
-	// Until the math ranks opinions, draw uniformly among the caller's
-	// unvoted visible opinions (reservoir sampling: one pass, no copy).
+	// Polis routing: draw among the caller's unvoted visible opinions with
+	// probability proportional to their priority (weighted reservoir
+	// sampling: one pass, no copy). Before the first analysis every
+	// opinion has the same priority, so the draw is uniform.
 	var row *voterRow
 	if vi, ok := s.voterByID[c.caller.ParticipantID]; ok {
 		row = &s.voters[vi]
 	}
-	pick, seen := -1, 0
+	pick, total := -1, 0.0
 	for i, o := range s.opinions {
 		if !o.counted() {
 			continue
@@ -284,15 +367,16 @@ func (c nextOpinion) apply(s *conversation, _ time.Time) (any, []agora.Event, er
 				continue
 			}
 		}
-		seen++
-		if rand.IntN(seen) == 0 {
+		w := max(s.an.priority(o.ID), 1e-9)
+		total += w
+		if rand.Float64()*total < w {
 			pick = i
 		}
 	}
 	if pick < 0 {
 		return (*agora.OpinionView)(nil), nil, nil
 	}
-	return s.opinions[pick].view(), nil, nil
+	return s.view(s.opinions[pick]), nil, nil
 }
 
 type castVote struct {
@@ -417,10 +501,10 @@ func (c moderateOpinion) apply(s *conversation, now time.Time) (any, []agora.Eve
 		status = c.in.Action.Status()
 		m = &agora.Moderation{Reason: c.in.Reason, Explanation: c.in.Explanation, At: now}
 		if op.Status == status && op.Moderation.Reason == m.Reason && op.Moderation.Explanation == m.Explanation {
-			return op.view(), nil, nil // PUT is idempotent
+			return s.view(op), nil, nil // PUT is idempotent
 		}
 	} else if op.Status == agora.StatusVisible {
-		return op.view(), nil, nil
+		return s.view(op), nil, nil
 	}
 	s.setStatus(o, status, m)
 	ev := agora.Opinion{ID: op.ID, ConversationID: s.conv.ID, Status: status}
@@ -428,7 +512,7 @@ func (c moderateOpinion) apply(s *conversation, now time.Time) (any, []agora.Eve
 		mc := *m
 		ev.Moderation = &mc
 	}
-	return op.view(), []agora.Event{
+	return s.view(op), []agora.Event{
 		{Kind: agora.EventOpinionModerated, ConversationID: s.conv.ID, At: now, Opinion: &ev},
 		s.countersEvent(now),
 	}, nil

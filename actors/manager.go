@@ -34,6 +34,14 @@ type Config struct {
 	// of the last few milliseconds. The default (false) answers after the
 	// commit, so a 2xx means durable.
 	AckApplied bool
+	// MathInterval is the shortest time between two starts of the math on
+	// one conversation: changes within it coalesce into one run, so a hot
+	// conversation's analysis is at most about MathInterval plus one run
+	// behind its votes. Default 200ms.
+	MathInterval time.Duration
+	// MathWorkers bounds the analyses computed at once on this node.
+	// Default GOMAXPROCS.
+	MathWorkers int
 	// NodeName is recorded as the owner of the conversations this node
 	// claims.
 	NodeName string
@@ -54,6 +62,9 @@ func (c *Config) setDefaults() {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
 	}
+	if c.MathInterval <= 0 {
+		c.MathInterval = 200 * time.Millisecond
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -70,6 +81,7 @@ type Manager struct {
 	cfg     Config
 	log     *slog.Logger
 	gen     atomic.Uint64
+	math    *mathPool
 
 	mu     sync.Mutex
 	actors map[string]*handle
@@ -95,6 +107,7 @@ func NewManager(store agora.Store, batcher *persist.Batcher, cfg Config) (*Manag
 		cfg:       cfg,
 		log:       cfg.Logger,
 		actors:    map[string]*handle{},
+		math:      newMathPool(cfg.MathWorkers, 4096),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
@@ -362,7 +375,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		}()
 	}
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wg.Wait(); m.math.close(); close(done) }()
 	select {
 	case <-done:
 		return nil

@@ -207,3 +207,31 @@ func (m *Manager) Actors(context.Context) []agora.ActorState {
 	}
 	return out
 }
+
+// Analysis implements agora.ConversationService. The analysis is read from
+// the handle, where the actor publishes each new one; right after an
+// activation the first run is awaited briefly rather than answering an
+// empty analysis for a conversation that has votes.
+func (m *Manager) Analysis(ctx context.Context, cid string, withParticipants bool) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	h, err := m.acquire(ctx, cid)
+	if err != nil {
+		return nil, err
+	}
+	defer h.inflight.Add(-1)
+	if _, err := m.send(ctx, h, getConversation{}); err != nil {
+		return nil, err
+	}
+	a := h.analysis.Load()
+	for wait := time.Now().Add(2 * time.Second); a == nil && h.votes.Load() > 0 && time.Now().Before(wait); a = h.analysis.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	switch {
+	case a == nil:
+		return emptyAnalysis(cid), nil
+	case withParticipants:
+		return a.jsonWithParticipants, nil
+	}
+	return a.json, nil
+}

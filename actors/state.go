@@ -27,6 +27,8 @@ type conversation struct {
 	// version counts the changes that matter to the math (votes and
 	// moderation), so the math knows when a new analysis is due.
 	version uint64
+	// an is the latest analysis (nil before the first).
+	an *analysis
 }
 
 type opinionState struct {
@@ -237,9 +239,15 @@ func tallyAdd(t *agora.Tally, v agora.Vote, d int) {
 	}
 }
 
-// view copies an opinion out of the actor.
-func (o *opinionState) view() *agora.OpinionView {
+// view copies an opinion out of the actor, with its per-group tallies
+// from the latest analysis (shared: analyses are immutable).
+func (s *conversation) view(o *opinionState) *agora.OpinionView {
 	v := &agora.OpinionView{Opinion: o.Opinion, Tally: o.tally, Clusters: []agora.ClusterTally{}}
+	if s.an != nil {
+		if c, ok := s.an.clusters[o.ID]; ok {
+			v.Clusters = c
+		}
+	}
 	if o.Moderation != nil {
 		m := *o.Moderation
 		v.Moderation = &m

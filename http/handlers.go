@@ -482,3 +482,26 @@ func (s *Server) openapi(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
 	ctx.SetBody(openapiSpec)
 	return nil
 }
+
+func (s *Server) analysis(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
+	cid, err := pathID(ctx, "cid")
+	if err != nil {
+		return err
+	}
+	var withParticipants bool
+	switch include := queryString(ctx, "include"); include {
+	case "":
+	case "participants":
+		withParticipants = true
+	default:
+		return agora.Errorf(agora.EINVALID, "include must be participants.")
+	}
+	body, err := s.conversations.Analysis(reqContext(ctx), cid, withParticipants)
+	if err != nil {
+		return err
+	}
+	ctx.Response.Header.SetContentType("application/json")
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetBody(body)
+	return nil
+}

@@ -62,6 +62,7 @@ func (s *Server) routes() *router.Router {
 	r.GET(op, s.handle(authOptional, false, s.getOpinion))
 	r.DELETE(op, s.handle(authRequired, true, s.deleteOpinion))
 	r.GET(conv+"/next", s.handle(authRequired, false, s.nextOpinion))
+	r.GET(conv+"/analysis", s.handle(authNone, false, s.analysis))
 
 	r.PUT(op+"/vote", s.handle(authRequired, true, s.vote))
 	r.DELETE(op+"/vote", s.handle(authRequired, true, s.cancelVote))

@@ -34,6 +34,7 @@ type ServeConfig struct {
 	Ack             string
 	RateLimit       float64
 	MaxInflight     int
+	MathInterval    time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
@@ -55,6 +56,7 @@ func bindServeFlags(fs *flag.FlagSet, c *ServeConfig) {
 	fs.StringVar(&c.Ack, "ack", "committed", "when writes are answered: committed (durable) or applied (faster; a crash loses the last milliseconds of writes)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 10, "writes per second per participant, burst twice as many; 0 turns it off")
 	fs.IntVar(&c.MaxInflight, "max-inflight", 512, "bound on requests waiting for one conversation; past it 429")
+	fs.DurationVar(&c.MathInterval, "math-interval", 200*time.Millisecond, "shortest time between two analyses of one conversation; changes within it coalesce")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "deadline of a graceful shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
@@ -137,11 +139,12 @@ func (m *Main) Run(ctx context.Context) error {
 		},
 	})
 	m.Manager, err = actors.NewManager(store, m.Batcher, actors.Config{
-		IdleTimeout: c.IdleTimeout,
-		MaxInflight: c.MaxInflight,
-		AckApplied:  c.Ack == "applied",
-		NodeName:    c.NodeName,
-		Logger:      m.Logger,
+		IdleTimeout:  c.IdleTimeout,
+		MaxInflight:  c.MaxInflight,
+		AckApplied:   c.Ack == "applied",
+		NodeName:     c.NodeName,
+		MathInterval: c.MathInterval,
+		Logger:       m.Logger,
 	})
 	if err != nil {
 		return err

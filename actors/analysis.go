@@ -1,0 +1,258 @@
+package actors
+
+import (
+	"encoding/json"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agora-dev/agora"
+	polismath "github.com/agora-dev/agora/math"
+)
+
+// The math runs beside the write path, never on it: when a conversation's
+// votes or moderation change, its actor copies what the math needs (a
+// compact snapshot, microseconds) and hands it to a bounded pool of
+// workers; the result comes back to the actor as a message. At most one
+// run per conversation is in flight; changes arriving meanwhile coalesce
+// into the next run, which starts no sooner than MathInterval after the
+// previous one started. Writes never wait for the math.
+
+// mathSnapshot is an immutable copy of what the math reads.
+type mathSnapshot struct {
+	cid     string
+	version uint64
+	votes   int // the conversation's vote count at the snapshot
+
+	opinionIDs   []string // by opinion index; "" for deleted opinions
+	seqLimit     int      // opinions with a Seq from here on are newer than the snapshot
+	moderatedOut []string
+	visible      []string
+	voterIDs     []string
+	// cells holds every voter's row back to back; row r is
+	// cells[offsets[r]:offsets[r+1]].
+	cells   []voteCell
+	offsets []int32
+}
+
+// snapshotForMath copies the state the math needs. It runs on the actor.
+func (s *conversation) snapshotForMath() *mathSnapshot {
+	snap := &mathSnapshot{
+		cid:        s.conv.ID,
+		version:    s.version,
+		votes:      s.conv.VoteCount,
+		opinionIDs: make([]string, len(s.opinions)),
+		seqLimit:   len(s.opinions),
+		voterIDs:   make([]string, len(s.voters)),
+		offsets:    make([]int32, len(s.voters)+1),
+	}
+	n := 0
+	for i := range s.voters {
+		n += len(s.voters[i].cells)
+	}
+	snap.cells = make([]voteCell, 0, n)
+	for i, o := range s.opinions {
+		if o.Deleted {
+			continue
+		}
+		snap.opinionIDs[i] = o.ID
+		if o.Status == agora.StatusVisible {
+			snap.visible = append(snap.visible, o.ID)
+		} else {
+			snap.moderatedOut = append(snap.moderatedOut, o.ID)
+		}
+	}
+	for i := range s.voters {
+		snap.voterIDs[i] = s.voters[i].id
+		snap.cells = append(snap.cells, s.voters[i].cells...)
+		snap.offsets[i+1] = int32(len(snap.cells))
+	}
+	return snap
+}
+
+// analysis is one computed analysis, immutable once built. The actor keeps
+// the latest and publishes it on its handle for readers.
+type analysis struct {
+	version    uint64
+	votes      int
+	computedAt time.Time
+	k          int
+
+	json, jsonWithParticipants []byte
+
+	seqLimit        int // opinions with a Seq from here on are newer than the analysis
+	opinions        map[string]*polismath.Opinion
+	clusters        map[string][]agora.ClusterTally
+	consensus       []string // the majority sort: agree list, then disagree list
+	representatives map[int][]string
+	// order holds the analysed opinions sorted for discover (priority),
+	// consensus (group-aware consensus) and divisive (extremity), best
+	// first, computed once per analysis instead of once per request.
+	order map[agora.OpinionSort][]string
+
+	state *polismath.State // warm start of the next run
+}
+
+// compute runs the math on a snapshot. It runs on a pool worker.
+func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
+	m := polismath.NewMatrix()
+	for r, pid := range snap.voterIDs {
+		for _, c := range snap.cells[snap.offsets[r]:snap.offsets[r+1]] {
+			if oid := snap.opinionIDs[c.opinion]; oid != "" {
+				_ = m.Set(pid, oid, polismath.Vote(c.vote))
+			}
+		}
+	}
+	statements := append(append([]string(nil), snap.visible...), snap.moderatedOut...)
+	res, state := polismath.Run(polismath.Input{Votes: m, ModeratedOut: snap.moderatedOut, Statements: statements}, prev)
+	a := &analysis{
+		version:         snap.version,
+		seqLimit:        snap.seqLimit,
+		votes:           snap.votes,
+		computedAt:      time.Now().UTC().Truncate(time.Microsecond),
+		k:               res.K,
+		opinions:        make(map[string]*polismath.Opinion, len(res.Opinions)),
+		clusters:        make(map[string][]agora.ClusterTally, len(res.Opinions)),
+		representatives: make(map[int][]string, len(res.Clusters)),
+		state:           state,
+	}
+	res.ConversationID, res.ComputedAt, res.VotesIncluded = snap.cid, a.computedAt, snap.votes
+	for i := range res.Opinions {
+		o := &res.Opinions[i]
+		a.opinions[o.OpinionID] = o
+		tallies := make([]agora.ClusterTally, len(o.Groups))
+		for j, g := range o.Groups {
+			tallies[j] = agora.ClusterTally{Cluster: g.Cluster, Tally: agora.Tally{Agree: g.Agree, Disagree: g.Disagree, Pass: g.Pass}}
+		}
+		a.clusters[o.OpinionID] = tallies
+	}
+	a.order = map[agora.OpinionSort][]string{
+		agora.SortOpinionsDiscover:  sortedBy(res.Opinions, func(o *polismath.Opinion) float64 { return o.Priority }),
+		agora.SortOpinionsConsensus: sortedBy(res.Opinions, func(o *polismath.Opinion) float64 { return o.GACAgree }),
+		agora.SortOpinionsDivisive:  sortedBy(res.Opinions, func(o *polismath.Opinion) float64 { return o.Extremity }),
+	}
+	for _, c := range res.Consensus.Agree {
+		a.consensus = append(a.consensus, c.OpinionID)
+	}
+	for _, c := range res.Consensus.Disagree {
+		a.consensus = append(a.consensus, c.OpinionID)
+	}
+	for _, c := range res.Clusters {
+		for _, r := range c.Representative {
+			a.representatives[c.ID] = append(a.representatives[c.ID], r.OpinionID)
+		}
+	}
+	var err error
+	if a.jsonWithParticipants, err = json.Marshal(res); err == nil {
+		participants := res.Participants
+		res.Participants = nil
+		a.json, err = json.Marshal(struct {
+			*polismath.Result
+			Participants []polismath.Participant `json:"participants,omitempty"`
+		}{res, nil})
+		res.Participants = participants
+	}
+	if err != nil {
+		// The math guarantees finite numbers; a failure here is a bug, and the
+		// previous analysis stays published.
+		return nil
+	}
+	return a
+}
+
+// emptyAnalysis answers before the first analysis of a conversation.
+func emptyAnalysis(cid string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"conversation_id": cid, "computed_at": nil, "votes_included": 0, "participants_total": 0,
+		"participants_clustered": 0, "k": 0, "status": polismath.StatusInsufficientData,
+		"clusters": []any{}, "consensus": map[string]any{"agree": []any{}, "disagree": []any{}},
+		"opinions": []any{}, "pca": map[string]any{"opinion_ids": []any{}, "center": []any{}, "components": []any{}},
+	})
+	return b
+}
+
+// mathPool is the node's bounded set of math workers.
+type mathPool struct {
+	jobs chan func()
+	wg   sync.WaitGroup
+}
+
+func newMathPool(workers, queue int) *mathPool {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	p := &mathPool{jobs: make(chan func(), queue)}
+	for range workers {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for job := range p.jobs {
+				job()
+			}
+		}()
+	}
+	return p
+}
+
+// trySubmit queues a job unless the queue is full.
+func (p *mathPool) trySubmit(job func()) bool {
+	select {
+	case p.jobs <- job:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *mathPool) close() {
+	close(p.jobs)
+	p.wg.Wait()
+}
+
+// Messages from the math to an actor.
+type (
+	// analysisDone carries a finished analysis (nil if it failed).
+	analysisDone struct{ a *analysis }
+	// analysisDue asks the actor to start a run it had to postpone.
+	analysisDue struct{}
+)
+
+// sortedBy returns the opinion ids by key descending (ties by id, so that
+// pages are stable).
+func sortedBy(ops []polismath.Opinion, key func(*polismath.Opinion) float64) []string {
+	idx := make([]int, len(ops))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		ka, kb := key(&ops[a]), key(&ops[b])
+		switch {
+		case ka > kb:
+			return -1
+		case ka < kb:
+			return 1
+		}
+		return strings.Compare(ops[a].OpinionID, ops[b].OpinionID)
+	})
+	ids := make([]string, len(idx))
+	for i, j := range idx {
+		ids[i] = ops[j].OpinionID
+	}
+	return ids
+}
+
+// defaultPriority is Polis' priority of a statement nobody has seen yet:
+// (importance · newness)² with no votes and no extremity, (9/4)².
+const defaultPriority = 81.0 / 16
+
+// priority returns an opinion's routing weight under the latest analysis.
+func (a *analysis) priority(oid string) float64 {
+	if a != nil {
+		if o, ok := a.opinions[oid]; ok {
+			return o.Priority
+		}
+	}
+	return defaultPriority
+}

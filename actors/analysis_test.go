@@ -1,0 +1,261 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agora-dev/agora"
+)
+
+// votePolarised gives a conversation 3 latent groups: 90 participants who
+// agree or disagree with 30 opinions according to their group.
+func votePolarised(t *testing.T, m *Manager, store *spyStore) (*agora.Conversation, []string) {
+	t.Helper()
+	ctx := context.Background()
+	seeds := make([]string, 30)
+	for i := range seeds {
+		seeds[i] = fmt.Sprint("opinion ", i)
+	}
+	c, err := m.CreateConversation(ctx, alice, agora.NewConversation{Title: "groups", IsIndexed: true, SeedOpinions: seeds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := m.Opinions(ctx, alice, c.ID, agora.OpinionQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []agora.Event
+	var voters []string
+	for p := range 90 {
+		id := fmt.Sprint("voter", p)
+		voters = append(voters, id)
+		events = append(events, agora.Event{Kind: agora.EventParticipantCreated, Participant: &agora.Participant{ID: id, Role: agora.RoleParticipant, CreatedAt: time.Now().UTC()}})
+	}
+	if err := m.batcher.Write(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for p, id := range voters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(p), 2))
+			group := p % 3
+			for o, op := range page.Items {
+				if rng.IntN(10) < 2 {
+					continue
+				}
+				v := agora.Disagree
+				if (o+group)%3 == 0 {
+					v = agora.Agree
+				}
+				if _, err := m.Vote(ctx, agora.Caller{ParticipantID: id}, c.ID, op.ID, v); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	c, err = m.Conversation(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, voters
+}
+
+type analysisJSON struct {
+	VotesIncluded int    `json:"votes_included"`
+	K             int    `json:"k"`
+	Status        string `json:"status"`
+	Clusters      []struct {
+		ID             int `json:"id"`
+		Size           int `json:"size"`
+		Representative []struct {
+			OpinionID string `json:"opinion_id"`
+		} `json:"representative"`
+	} `json:"clusters"`
+	Opinions []struct {
+		OpinionID string  `json:"opinion_id"`
+		Priority  float64 `json:"priority"`
+		Extremity float64 `json:"extremity"`
+	} `json:"opinions"`
+	Participants []struct {
+		ParticipantID string `json:"participant_id"`
+		Cluster       *int   `json:"cluster"`
+	} `json:"participants"`
+}
+
+func TestAnalysisInTheActors(t *testing.T) {
+	ctx := context.Background()
+	m, store := mustOpenManager(t, Config{MathInterval: 10 * time.Millisecond})
+	c, voters := votePolarised(t, m, store)
+
+	var an analysisJSON
+	checkFor(t, 10*time.Second, func() error {
+		body, err := m.Analysis(ctx, c.ID, true)
+		if err != nil {
+			return err
+		}
+		an = analysisJSON{}
+		if err := json.Unmarshal(body, &an); err != nil {
+			return err
+		}
+		if an.VotesIncluded != c.VoteCount {
+			return fmt.Errorf("analysis includes %d votes, the conversation has %d", an.VotesIncluded, c.VoteCount)
+		}
+		return nil
+	})
+	t.Run("finds the latent groups", func(t *testing.T) {
+		if an.Status != "ok" || an.K != 3 {
+			t.Fatalf("status %s, k %d; want ok, 3", an.Status, an.K)
+		}
+		byCluster := map[int]map[int]int{} // cluster -> latent group -> count
+		for _, p := range an.Participants {
+			if p.Cluster == nil {
+				continue
+			}
+			var n int
+			fmt.Sscanf(p.ParticipantID, "voter%d", &n)
+			if byCluster[*p.Cluster] == nil {
+				byCluster[*p.Cluster] = map[int]int{}
+			}
+			byCluster[*p.Cluster][n%3]++
+		}
+		for k, groups := range byCluster {
+			if len(groups) != 1 {
+				t.Errorf("cluster %d mixes latent groups: %v", k, groups)
+			}
+		}
+		if len(an.Participants) != len(voters) {
+			t.Errorf("%d participants placed, want %d", len(an.Participants), len(voters))
+		}
+	})
+	t.Run("opinions carry their per-group tallies", func(t *testing.T) {
+		page, err := m.Opinions(ctx, alice, c.ID, agora.OpinionQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Items {
+			if len(o.Clusters) != an.K {
+				t.Fatalf("opinion %s has %d cluster tallies, want %d", o.ID, len(o.Clusters), an.K)
+			}
+			sum := 0
+			for _, ct := range o.Clusters {
+				sum += ct.Agree + ct.Disagree + ct.Pass
+			}
+			if total := o.Agree + o.Disagree + o.Pass; sum > total {
+				t.Fatalf("opinion %s: clustered votes %d exceed its votes %d", o.ID, sum, total)
+			}
+		}
+	})
+	t.Run("the math sorts follow the analysis", func(t *testing.T) {
+		priority := map[string]float64{}
+		extremity := map[string]float64{}
+		for _, o := range an.Opinions {
+			priority[o.OpinionID], extremity[o.OpinionID] = o.Priority, o.Extremity
+		}
+		for _, tc := range []struct {
+			sort agora.OpinionSort
+			key  map[string]float64
+		}{{agora.SortOpinionsDiscover, priority}, {agora.SortOpinionsDivisive, extremity}} {
+			page, err := m.Opinions(ctx, alice, c.ID, agora.OpinionQuery{Sort: tc.sort, Limit: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all []agora.OpinionView
+			for {
+				all = append(all, page.Items...)
+				if page.NextCursor == nil {
+					break
+				}
+				if page, err = m.Opinions(ctx, alice, c.ID, agora.OpinionQuery{Sort: tc.sort, Limit: 7, Cursor: *page.NextCursor}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(all) != 30 {
+				t.Fatalf("%s listed %d opinions, want 30", tc.sort, len(all))
+			}
+			for i := 1; i < len(all); i++ {
+				if tc.key[all[i].ID] > tc.key[all[i-1].ID]+1e-12 {
+					t.Fatalf("%s not in descending order at %d", tc.sort, i)
+				}
+			}
+		}
+		rep, err := m.Opinions(ctx, alice, c.ID, agora.OpinionQuery{Sort: agora.SortOpinionsCluster, Cluster: an.Clusters[0].ID, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Items) != len(an.Clusters[0].Representative) || len(rep.Items) == 0 {
+			t.Fatalf("cluster sort listed %d opinions, the analysis has %d representatives", len(rep.Items), len(an.Clusters[0].Representative))
+		}
+		for i, o := range rep.Items {
+			if o.ID != an.Clusters[0].Representative[i].OpinionID {
+				t.Fatalf("cluster sort order differs from the analysis at %d", i)
+			}
+		}
+	})
+	t.Run("a moderated opinion leaves the next analysis", func(t *testing.T) {
+		victim := an.Opinions[0].OpinionID
+		if _, err := m.Moderate(ctx, admin, c.ID, victim, agora.ModerationInput{Action: agora.ActionMove, Reason: agora.ReasonSpam}); err != nil {
+			t.Fatal(err)
+		}
+		checkFor(t, 10*time.Second, func() error {
+			body, err := m.Analysis(ctx, c.ID, false)
+			if err != nil {
+				return err
+			}
+			var got struct {
+				Clusters []struct {
+					Representative []struct {
+						OpinionID string `json:"opinion_id"`
+					} `json:"representative"`
+				} `json:"clusters"`
+				Participants []any `json:"participants"`
+				VotesIncluded int  `json:"votes_included"`
+			}
+			json.Unmarshal(body, &got)
+			if got.Participants != nil {
+				return fmt.Errorf("participants listed without include=participants")
+			}
+			if conv, _ := m.Conversation(ctx, c.ID); got.VotesIncluded != conv.VoteCount {
+				return fmt.Errorf("analysis at %d votes, conversation at %d", got.VotesIncluded, conv.VoteCount)
+			}
+			for _, cl := range got.Clusters {
+				for _, r := range cl.Representative {
+					if r.OpinionID == victim {
+						return fmt.Errorf("moved opinion still representative")
+					}
+				}
+			}
+			return nil
+		})
+	})
+	t.Run("next draws unvoted visible opinions", func(t *testing.T) {
+		seen := map[string]bool{}
+		for range 200 {
+			o, err := m.NextOpinion(ctx, bob, c.ID)
+			if err != nil || o == nil {
+				t.Fatalf("next: %v, %v", o, err)
+			}
+			if o.Status != agora.StatusVisible {
+				t.Fatalf("next drew a %s opinion", o.Status)
+			}
+			seen[o.ID] = true
+		}
+		if len(seen) < 10 {
+			t.Fatalf("next drew only %d distinct opinions in 200 draws", len(seen))
+		}
+	})
+	for _, o := range an.Opinions {
+		if math.IsNaN(o.Priority) || math.IsInf(o.Priority, 0) {
+			t.Fatalf("non-finite priority for %s", o.OpinionID)
+		}
+	}
+}
