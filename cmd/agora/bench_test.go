@@ -21,63 +21,89 @@ import (
 // group commit (ack after commit), 200 concurrent clients, each its own
 // participant, every vote a change that must be committed. It reports
 // throughput and the p50/p99 latency of the votes.
-func BenchmarkHTTPVotes(b *testing.B) {
-	const clients, opinions = 200, 100
+// benchServer is a real server on loopback for benchmarks, with a client
+// of conns connections.
+type benchServer struct {
+	tb testing.TB
+	m  *Main
+	hc *fasthttp.HostClient
+}
+
+func newBenchServer(b *testing.B, conns int, configure func(*ServeConfig)) *benchServer {
 	m := NewMain()
 	m.Config.HTTPAddr = "127.0.0.1:0"
 	m.Config.DataDir = b.TempDir()
 	m.Config.AdminToken = "bench-admin"
 	m.Config.RateLimit = 0
-	m.Config.MaxInflight = 4 * clients
+	if configure != nil {
+		configure(&m.Config)
+	}
 	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx := context.Background()
-	if err := m.Run(ctx); err != nil {
+	if err := m.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	defer m.Close(ctx)
-	hc := &fasthttp.HostClient{Addr: m.HTTP.Addr(), MaxConns: clients}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	return &benchServer{tb: b, m: m, hc: &fasthttp.HostClient{Addr: m.HTTP.Addr(), MaxConns: conns}}
+}
 
-	do := func(method, path, token string, body any) (int, []byte) {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.Header.SetMethod(method)
-		req.SetRequestURI("http://" + m.HTTP.Addr() + path)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		if body != nil {
-			req.Header.SetContentType("application/json")
-			data, _ := json.Marshal(body)
-			req.SetBody(data)
-		}
-		if err := hc.Do(req, resp); err != nil {
-			b.Fatal(err)
-		}
-		return resp.StatusCode(), append([]byte(nil), resp.Body()...)
+// do sends a request with an optional JSON body and returns the status and
+// a copy of the body.
+func (s *benchServer) do(method, path, token string, body any) (int, []byte) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(method)
+	req.SetRequestURI("http://" + s.m.HTTP.Addr() + path)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	participant := func() string {
-		_, body := do("POST", "/v1/participants", "", nil)
-		var p struct{ Token string }
-		json.Unmarshal(body, &p)
-		return p.Token
+	if body != nil {
+		req.Header.SetContentType("application/json")
+		data, _ := json.Marshal(body)
+		req.SetBody(data)
 	}
-	author := participant()
-	seeds := make([]string, opinions)
+	if err := s.hc.Do(req, resp); err != nil {
+		s.tb.Fatal(err)
+	}
+	return resp.StatusCode(), append([]byte(nil), resp.Body()...)
+}
+
+// participant registers a participant and returns its token.
+func (s *benchServer) participant() string {
+	_, body := s.do("POST", "/v1/participants", "", nil)
+	var p struct{ Token string }
+	json.Unmarshal(body, &p)
+	return p.Token
+}
+
+// conversation creates a conversation with n seed opinions and returns its
+// id and the opinions' ids.
+func (s *benchServer) conversation(n int) (string, []string) {
+	seeds := make([]string, n)
 	for i := range seeds {
 		seeds[i] = fmt.Sprint("opinion ", i)
 	}
-	_, body := do("POST", "/v1/conversations", author, map[string]any{"title": "hot", "seed_opinions": seeds})
+	_, body := s.do("POST", "/v1/conversations", s.participant(), map[string]any{"title": "bench", "seed_opinions": seeds})
 	var conv struct{ ID string }
 	json.Unmarshal(body, &conv)
-	_, body = do("GET", "/v1/conversations/"+conv.ID+"/opinions?limit=500", "", nil)
+	_, body = s.do("GET", "/v1/conversations/"+conv.ID+"/opinions?limit=500", "", nil)
 	var page struct{ Items []struct{ ID string } }
 	json.Unmarshal(body, &page)
+	ids := make([]string, len(page.Items))
+	for i, it := range page.Items {
+		ids[i] = it.ID
+	}
+	return conv.ID, ids
+}
+
+func BenchmarkHTTPVotes(b *testing.B) {
+	const clients, opinions = 200, 100
+	s := newBenchServer(b, clients, func(c *ServeConfig) { c.MaxInflight = 4 * clients })
+	cid, ops := s.conversation(opinions)
 	tokens := make([]string, clients)
 	for i := range tokens {
-		tokens[i] = participant()
+		tokens[i] = s.participant()
 	}
-
 	latencies := make([][]time.Duration, clients)
 	var next atomic.Int64
 	var failed atomic.Int64
@@ -91,11 +117,11 @@ func BenchmarkHTTPVotes(b *testing.B) {
 			rng := rand.New(rand.NewPCG(uint64(c), 3))
 			last := map[int]int{}
 			for next.Add(1) <= int64(b.N) {
-				o := rng.IntN(len(page.Items))
+				o := rng.IntN(len(ops))
 				v := (last[o] + 1 + rng.IntN(2)) % 3 // always a change
 				last[o] = v
 				t0 := time.Now()
-				code, _ := do("PUT", "/v1/conversations/"+conv.ID+"/opinions/"+page.Items[o].ID+"/vote", tokens[c],
+				code, _ := s.do("PUT", "/v1/conversations/"+cid+"/opinions/"+ops[o]+"/vote", tokens[c],
 					map[string]string{"vote": []string{"agree", "disagree", "pass"}[v]})
 				latencies[c] = append(latencies[c], time.Since(t0))
 				if code != 200 {
@@ -116,6 +142,6 @@ func BenchmarkHTTPVotes(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "votes/s")
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
-	st := m.Batcher.Stats()
+	st := s.m.Batcher.Stats()
 	b.ReportMetric(float64(st.Events)/float64(max(st.Flushes, 1)), "events/commit")
 }

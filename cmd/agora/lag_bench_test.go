@@ -1,19 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // BenchmarkAnalysisLag measures how far the analysis trails the votes on a
@@ -23,53 +17,8 @@ import (
 // had the number of votes the analysis includes.
 func BenchmarkAnalysisLag(b *testing.B) {
 	const clients, opinions = 100, 100
-	m := NewMain()
-	m.Config.HTTPAddr = "127.0.0.1:0"
-	m.Config.DataDir = b.TempDir()
-	m.Config.AdminToken = "bench-admin"
-	m.Config.RateLimit = 0
-	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx := context.Background()
-	if err := m.Run(ctx); err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close(ctx)
-	hc := &fasthttp.HostClient{Addr: m.HTTP.Addr(), MaxConns: clients + 10}
-	do := func(method, path, token string, body any) (int, []byte) {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.Header.SetMethod(method)
-		req.SetRequestURI("http://" + m.HTTP.Addr() + path)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		if body != nil {
-			req.Header.SetContentType("application/json")
-			data, _ := json.Marshal(body)
-			req.SetBody(data)
-		}
-		if err := hc.Do(req, resp); err != nil {
-			b.Fatal(err)
-		}
-		return resp.StatusCode(), append([]byte(nil), resp.Body()...)
-	}
-	participant := func() string {
-		_, body := do("POST", "/v1/participants", "", nil)
-		var p struct{ Token string }
-		json.Unmarshal(body, &p)
-		return p.Token
-	}
-	seeds := make([]string, opinions)
-	for i := range seeds {
-		seeds[i] = fmt.Sprint("opinion ", i)
-	}
-	_, body := do("POST", "/v1/conversations", participant(), map[string]any{"title": "lag", "seed_opinions": seeds})
-	var conv struct{ ID string }
-	json.Unmarshal(body, &conv)
-	_, body = do("GET", "/v1/conversations/"+conv.ID+"/opinions?limit=500", "", nil)
-	var page struct{ Items []struct{ ID string } }
-	json.Unmarshal(body, &page)
+	s := newBenchServer(b, clients+10, nil)
+	cid, ops := s.conversation(opinions)
 
 	// reached[v] is when the conversation first had v votes (only new votes
 	// are cast, so the count only grows).
@@ -79,7 +28,7 @@ func BenchmarkAnalysisLag(b *testing.B) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for c := range clients {
-		token := participant()
+		token := s.participant()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -91,7 +40,7 @@ func BenchmarkAnalysisLag(b *testing.B) {
 				default:
 				}
 				vote := []string{"agree", "disagree", "pass"}[(o+c)%3]
-				if code, _ := do("PUT", "/v1/conversations/"+conv.ID+"/opinions/"+page.Items[o].ID+"/vote", token, map[string]string{"vote": vote}); code == 200 {
+				if code, _ := s.do("PUT", "/v1/conversations/"+cid+"/opinions/"+ops[o]+"/vote", token, map[string]string{"vote": vote}); code == 200 {
 					n := int(count.Add(1))
 					mu.Lock()
 					reached[n] = time.Now()
@@ -105,7 +54,7 @@ func BenchmarkAnalysisLag(b *testing.B) {
 	var lags []time.Duration
 	end := time.Now().Add(time.Duration(b.N) * 10 * time.Millisecond)
 	for time.Now().Before(end) {
-		_, body := do("GET", "/v1/conversations/"+conv.ID+"/analysis", "", nil)
+		_, body := s.do("GET", "/v1/conversations/"+cid+"/analysis", "", nil)
 		var an struct {
 			VotesIncluded int `json:"votes_included"`
 		}
