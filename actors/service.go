@@ -179,16 +179,11 @@ func (m *Manager) Unmoderate(ctx context.Context, caller agora.Caller, cid, oid 
 // ActorState implements agora.ConversationService, activating the
 // conversation if needed.
 func (m *Manager) ActorState(ctx context.Context, cid string) (*agora.ActorState, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
-	defer cancel()
-	h, err := m.acquire(ctx, cid)
+	h, release, err := m.live(ctx, cid)
 	if err != nil {
 		return nil, err
 	}
-	defer h.inflight.Add(-1)
-	if _, err := m.send(ctx, h, getConversation{}); err != nil {
-		return nil, err
-	}
+	defer release()
 	st := h.state()
 	locked := h.locked.Load()
 	st.Locked = &locked
@@ -213,16 +208,11 @@ func (m *Manager) Actors(context.Context) []agora.ActorState {
 // activation the first run is awaited briefly rather than answering an
 // empty analysis for a conversation that has votes.
 func (m *Manager) Analysis(ctx context.Context, cid string, withParticipants bool) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
-	defer cancel()
-	h, err := m.acquire(ctx, cid)
+	h, release, err := m.live(ctx, cid)
 	if err != nil {
 		return nil, err
 	}
-	defer h.inflight.Add(-1)
-	if _, err := m.send(ctx, h, getConversation{}); err != nil {
-		return nil, err
-	}
+	defer release()
 	a := h.analysis.Load()
 	for wait := time.Now().Add(2 * time.Second); a == nil && h.votes.Load() > 0 && time.Now().Before(wait); a = h.analysis.Load() {
 		time.Sleep(5 * time.Millisecond)
@@ -234,4 +224,20 @@ func (m *Manager) Analysis(ctx context.Context, cid string, withParticipants boo
 		return a.jsonWithParticipants, nil
 	}
 	return a.json, nil
+}
+
+// live returns the handle of a live (activated, undeleted) conversation for
+// reads of what its actor publishes; release must be called after.
+func (m *Manager) live(ctx context.Context, cid string) (*handle, func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	h, err := m.acquire(ctx, cid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := m.send(ctx, h, getConversation{}); err != nil {
+		h.inflight.Add(-1)
+		return nil, nil, err
+	}
+	return h, func() { h.inflight.Add(-1) }, nil
 }
