@@ -75,3 +75,12 @@ type ActorState struct {
 	Locked         *bool     `json:"locked,omitempty"`
 	Owner          string    `json:"owner,omitempty"`
 }
+
+// Placement says which conversations this node owns. A single node owns
+// them all; in a cluster, rendezvous hashing over the serving members
+// decides, and the store's ownership epoch fences off a node whose view is
+// stale.
+type Placement interface {
+	// Owns reports whether this node owns the conversation now.
+	Owns(cid string) bool
+}

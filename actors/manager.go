@@ -42,6 +42,9 @@ type Config struct {
 	// MathWorkers bounds the analyses computed at once on this node.
 	// Default GOMAXPROCS.
 	MathWorkers int
+	// Placement says which conversations this node may hold; nil owns
+	// them all (a single node).
+	Placement agora.Placement
 	// NodeName is recorded as the owner of the conversations this node
 	// claims.
 	NodeName string
@@ -86,6 +89,10 @@ type Manager struct {
 	mu     sync.Mutex
 	actors map[string]*handle
 	closed bool
+	// fenced holds conversations another node claimed from this one, until
+	// when this node will not claim them back: two nodes whose views of the
+	// cluster disagree for a moment must not fence each other in a loop.
+	fenced map[string]time.Time
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
@@ -107,6 +114,7 @@ func NewManager(store agora.Store, batcher *persist.Batcher, cfg Config) (*Manag
 		cfg:       cfg,
 		log:       cfg.Logger,
 		actors:    map[string]*handle{},
+		fenced:    map[string]time.Time{},
 		math:      newMathPool(cfg.MathWorkers, 4096),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
@@ -127,6 +135,10 @@ func (m *Manager) acquire(ctx context.Context, cid string) (*handle, error) {
 		}
 		h, ok := m.actors[cid]
 		if !ok {
+			if err := m.mayActivate(cid); err != nil {
+				m.mu.Unlock()
+				return nil, err
+			}
 			h = &handle{cid: cid, ready: make(chan struct{}), stopped: make(chan struct{})}
 			h.inflight.Add(1)
 			m.actors[cid] = h
@@ -171,12 +183,13 @@ func (m *Manager) load(h *handle) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.RequestTimeout)
 	defer cancel()
 	s := newConversation(agora.Conversation{ID: h.cid})
-	err := m.store.LoadConversation(ctx, h.cid, s)
+	// Claim before loading: once the epoch is ours no other node can commit
+	// for the conversation, so the load sees every write that was ever
+	// acknowledged and nothing can be committed behind it.
+	var err error
+	h.epoch, err = m.store.ClaimConversation(ctx, h.cid, m.cfg.NodeName)
 	if err == nil {
-		// Claimed after the load: the previous incarnation's writes have
-		// settled (retire synced them), and any later write of a stale
-		// owner is fenced off.
-		h.epoch, err = m.store.ClaimConversation(ctx, h.cid, m.cfg.NodeName)
+		err = m.store.LoadConversation(ctx, h.cid, s)
 	}
 	if err != nil {
 		if agora.ErrorCode(err) == agora.EINTERNAL {
@@ -232,11 +245,16 @@ func (m *Manager) send(ctx context.Context, h *handle, cmd command) (any, error)
 
 // Drop removes a conversation from memory after its writes failed
 // permanently: the actor refuses everything from now on and the next
-// request reloads the conversation from the store. It must not be called
-// on the batcher's goroutine synchronously (it waits for the batcher).
-func (m *Manager) Drop(cid string) {
+// request reloads the conversation from the store. After a fence (another
+// node claimed it) the conversation is not reclaimed for a moment. It must
+// not be called on the batcher's goroutine synchronously (it waits for the
+// batcher).
+func (m *Manager) Drop(cid string, err error) {
 	m.mu.Lock()
 	h := m.actors[cid]
+	if agora.ErrorCode(err) == agora.EFENCED && m.cfg.Placement != nil {
+		m.fenced[cid] = time.Now().Add(fenceCooldown)
+	}
 	m.mu.Unlock()
 	if h != nil {
 		m.drop(h)
@@ -381,5 +399,58 @@ func (m *Manager) Close(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return agora.Unavailable(0, "actors were still stopping at the shutdown deadline")
+	}
+}
+
+// fenceCooldown is how long a node leaves a conversation that another node
+// claimed from it before it may claim it back: long enough for gossip to
+// settle which of the two owns it.
+const fenceCooldown = 2 * time.Second
+
+// mayActivate refuses to activate a conversation this node does not own
+// (the HTTP layer forwards those; this catches a view that changed in
+// between) or recently lost to a fence. m.mu must be held.
+func (m *Manager) mayActivate(cid string) error {
+	if p := m.cfg.Placement; p != nil && !p.Owns(cid) {
+		return agora.Unavailable(time.Second, "The conversation is moving to another node; try again shortly.")
+	}
+	if until, ok := m.fenced[cid]; ok {
+		if time.Now().Before(until) {
+			return agora.Unavailable(time.Second, "The conversation is moving to another node; try again shortly.")
+		}
+		delete(m.fenced, cid)
+	}
+	return nil
+}
+
+// Rebalance hands off the conversations this node no longer owns after a
+// change of membership: each such actor stops taking commands, its writes
+// are flushed, and it stops; the new owner activates the conversation from
+// the store on its next request. It returns at once; the handoffs run in
+// the background.
+func (m *Manager) Rebalance() {
+	p := m.cfg.Placement
+	if p == nil {
+		return
+	}
+	var moving []*handle
+	m.mu.Lock()
+	for cid, h := range m.actors {
+		if !h.stopping && !p.Owns(cid) {
+			h.stopping = true
+			moving = append(moving, h)
+		}
+	}
+	m.mu.Unlock()
+	for _, h := range moving {
+		go func() {
+			<-h.ready
+			if h.loadErr == nil {
+				m.retire(h)
+			}
+		}()
+	}
+	if len(moving) > 0 {
+		m.log.Info("handing off conversations after a membership change", "conversations", len(moving))
 	}
 }

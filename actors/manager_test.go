@@ -48,7 +48,7 @@ func mustOpenManager(tb testing.TB, cfg Config) (*Manager, *spyStore) {
 	}
 	store := &spyStore{DB: db}
 	var m *Manager
-	b := persist.NewBatcher(store, persist.Config{Logger: quiet, OnDrop: func(cid string, err error) { go m.Drop(cid) }})
+	b := persist.NewBatcher(store, persist.Config{Logger: quiet, OnDrop: func(cid string, err error) { go m.Drop(cid, err) }})
 	cfg.Logger = quiet
 	m, err = NewManager(store, b, cfg)
 	if err != nil {

@@ -29,9 +29,13 @@ func (m *Manager) CreateConversation(ctx context.Context, caller agora.Caller, i
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
+	id, err := m.newOwnedID()
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	c := agora.Conversation{
-		ID:        agora.NewID(10),
+		ID:        id,
 		Title:     in.Title,
 		Body:      in.Body,
 		AuthorID:  caller.ParticipantID,
@@ -240,4 +244,17 @@ func (m *Manager) live(ctx context.Context, cid string) (*handle, func(), error)
 		return nil, nil, err
 	}
 	return h, func() { h.inflight.Add(-1) }, nil
+}
+
+// newOwnedID draws conversation ids until this node owns one, so that a
+// conversation is created where it will live (about n draws for n nodes).
+// A node that owns nothing (joining or draining) cannot create.
+func (m *Manager) newOwnedID() (string, error) {
+	for range 10_000 {
+		id := agora.NewID(10)
+		if p := m.cfg.Placement; p == nil || p.Owns(id) {
+			return id, nil
+		}
+	}
+	return "", agora.Unavailable(time.Second, "This node is not serving conversations; try again shortly.")
 }
