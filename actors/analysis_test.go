@@ -217,8 +217,8 @@ func TestAnalysisInTheActors(t *testing.T) {
 						OpinionID string `json:"opinion_id"`
 					} `json:"representative"`
 				} `json:"clusters"`
-				Participants []any `json:"participants"`
-				VotesIncluded int  `json:"votes_included"`
+				Participants  []any `json:"participants"`
+				VotesIncluded int   `json:"votes_included"`
 			}
 			json.Unmarshal(body, &got)
 			if got.Participants != nil {
