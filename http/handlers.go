@@ -6,6 +6,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/cluster"
 )
 
 // Request bodies. Pointers tell a missing field from an empty one.
@@ -427,8 +428,13 @@ func (s *Server) adminPassivate(ctx *fasthttp.RequestCtx, _ agora.Caller) error 
 	return nil
 }
 
-// adminCluster describes a single node until the cluster exists.
+// adminCluster describes the members this node knows (itself alone when
+// it runs without a cluster).
 func (s *Server) adminCluster(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
+	if c := s.cfg.Cluster; c != nil {
+		s.writeJSON(ctx, fasthttp.StatusOK, map[string]any{"self": c.Self(), "members": c.Members()})
+		return nil
+	}
 	s.writeJSON(ctx, fasthttp.StatusOK, map[string]any{
 		"self": s.cfg.NodeName,
 		"members": []map[string]string{{
@@ -467,6 +473,9 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
 func (s *Server) readyz(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
 	if s.draining.Load() {
 		return agora.Unavailable(time.Second, "The node is draining.")
+	}
+	if c := s.cfg.Cluster; c != nil && c.State() != cluster.StateServing {
+		return agora.Unavailable(time.Second, "The node has not joined the cluster (state %s).", c.State())
 	}
 	pctx, cancel := timeoutContext(time.Second)
 	defer cancel()

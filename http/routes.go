@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/cluster"
 )
 
 // auth says who may call a route.
@@ -79,6 +80,7 @@ func (s *Server) routes() *router.Router {
 	r.GET("/admin/cluster", s.handle(authAdmin, false, s.adminCluster))
 	r.PUT("/admin/participants/{pid}/role", s.handle(authAdmin, false, s.adminSetRole))
 
+	r.POST(cluster.ForwardPath, s.forwarded)
 	r.GET("/healthz", s.handle(authNone, false, s.healthz))
 	r.GET("/readyz", s.handle(authNone, false, s.readyz))
 	r.GET("/openapi.yaml", s.handle(authNone, false, s.openapi))
@@ -95,6 +97,9 @@ func withoutOptions(allow string) string {
 // a returned error into a problem+json answer.
 func (s *Server) handle(level auth, write bool, fn handlerFunc) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		if s.cfg.Cluster != nil && s.forwardIfRemote(ctx) {
+			return
+		}
 		if len(ctx.Request.Body()) > s.cfg.MaxBodySize {
 			s.writeError(ctx, agora.Errorf(agora.ETOOLARGE, "The request body is over the limit of %d bytes.", s.cfg.MaxBodySize))
 			return

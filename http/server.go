@@ -15,9 +15,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 
 	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/cluster"
 )
 
 //go:embed openapi.yaml
@@ -40,6 +42,11 @@ type Config struct {
 	RateLimit float64
 	// IdempotencyTTL is how long an Idempotency-Key is remembered. Default 10m.
 	IdempotencyTTL time.Duration
+	// Cluster, when set, places conversations on nodes: requests for a
+	// conversation this node does not own go to its owner through
+	// Forwarder. nil serves everything locally (a single node).
+	Cluster   *cluster.Cluster
+	Forwarder *cluster.Forwarder
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -80,6 +87,7 @@ type Server struct {
 	adminHash     [32]byte
 
 	srv      *fasthttp.Server
+	router   *router.Router
 	ln       net.Listener
 	draining atomic.Bool
 	limiter  *rateLimiter
@@ -101,8 +109,9 @@ func NewServer(cfg Config, conversations agora.ConversationService, participants
 		idem:          newIdempotency(cfg.IdempotencyTTL),
 		stopGC:        make(chan struct{}),
 	}
+	s.router = s.routes()
 	s.srv = &fasthttp.Server{
-		Handler:                      s.routes().Handler,
+		Handler:                      s.router.Handler,
 		ErrorHandler:                 s.serverError,
 		Name:                         "agora",
 		MaxRequestBodySize:           max(cfg.MaxBodySize, minReadBodySize),

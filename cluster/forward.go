@@ -1,0 +1,127 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// ForwardPath is the internal endpoint that runs a request forwarded by a
+// peer as if a client had sent it.
+const ForwardPath = "/internal/forward"
+
+// MaxHops bounds how often one request is forwarded: two views of the
+// membership may disagree for a moment, never three in a row.
+const MaxHops = 2
+
+// Request is a client's HTTP request on its way to the conversation's
+// owner, msgpack-encoded. Only what the API reads travels: the method, the
+// path with its query, the headers that matter and the body.
+type Request struct {
+	Method string     `msgpack:"m"`
+	URI    string     `msgpack:"u"`
+	Header [][]string `msgpack:"h"`
+	Body   []byte     `msgpack:"b"`
+	// Hops counts the forwards so far.
+	Hops int `msgpack:"n"`
+}
+
+// Response is the owner's answer, relayed unchanged to the client.
+type Response struct {
+	Status int        `msgpack:"s"`
+	Header [][]string `msgpack:"h"`
+	Body   []byte     `msgpack:"b"`
+}
+
+// ForwardedRequestHeaders are the request headers a forward carries.
+var ForwardedRequestHeaders = []string{"Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id", "Last-Event-ID", "Accept"}
+
+// RelayedResponseHeaders are the response headers relayed back.
+var RelayedResponseHeaders = []string{"Content-Type", "Retry-After", "Allow", "Idempotent-Replayed", "X-Request-Id"}
+
+// EncodeRequest and the other codecs are the wire format between nodes.
+func EncodeRequest(r *Request) ([]byte, error) { return msgpack.Marshal(r) }
+
+// DecodeRequest decodes a forwarded request, refusing malformed frames.
+func DecodeRequest(b []byte) (*Request, error) {
+	var r Request
+	if err := msgpack.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("cluster: malformed forwarded request: %w", err)
+	}
+	if r.Method == "" || len(r.URI) == 0 || r.URI[0] != '/' {
+		return nil, errors.New("cluster: forwarded request without a method or an absolute path")
+	}
+	for _, h := range r.Header {
+		if len(h) != 2 {
+			return nil, errors.New("cluster: forwarded header is not a name and a value")
+		}
+	}
+	return &r, nil
+}
+
+// EncodeResponse encodes an owner's answer.
+func EncodeResponse(r *Response) ([]byte, error) { return msgpack.Marshal(r) }
+
+// DecodeResponse decodes an owner's answer.
+func DecodeResponse(b []byte) (*Response, error) {
+	var r Response
+	if err := msgpack.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("cluster: malformed forwarded response: %w", err)
+	}
+	if r.Status < 100 || r.Status > 599 {
+		return nil, fmt.Errorf("cluster: forwarded response with status %d", r.Status)
+	}
+	return &r, nil
+}
+
+// Forwarder sends requests to peers over one pooled fasthttp client per
+// peer.
+type Forwarder struct {
+	// Timeout bounds a forward, including the owner's work.
+	Timeout time.Duration
+
+	mu      sync.Mutex
+	clients map[string]*fasthttp.HostClient
+}
+
+// NewForwarder returns a forwarder with the given timeout.
+func NewForwarder(timeout time.Duration) *Forwarder {
+	return &Forwarder{Timeout: timeout, clients: map[string]*fasthttp.HostClient{}}
+}
+
+func (f *Forwarder) client(addr string) *fasthttp.HostClient {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.clients[addr]
+	if c == nil {
+		c = &fasthttp.HostClient{Addr: addr, MaxConns: 512, MaxIdleConnDuration: time.Minute}
+		f.clients[addr] = c
+	}
+	return c
+}
+
+// Forward sends r to the peer serving HTTP at addr and returns its answer.
+func (f *Forwarder) Forward(addr string, r *Request) (*Response, error) {
+	body, err := EncodeRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.SetRequestURI("http://" + addr + ForwardPath)
+	req.Header.SetContentType("application/msgpack")
+	req.SetBody(body)
+	if err := f.client(addr).DoTimeout(req, resp, f.Timeout); err != nil {
+		return nil, fmt.Errorf("cluster: forward to %s: %w", addr, err)
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		return nil, fmt.Errorf("cluster: forward to %s: status %d", addr, resp.StatusCode())
+	}
+	return DecodeResponse(resp.Body())
+}

@@ -1,0 +1,94 @@
+package http
+
+import (
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/cluster"
+)
+
+// hopsKey is the user value that tells a handler how often the request it
+// runs was forwarded already.
+const hopsKey = "agora.hops"
+
+// forwardIfRemote sends a request about a conversation another node owns
+// to that node and relays its answer unchanged; it reports whether it
+// answered. Requests with a malformed id stay here for their 400.
+func (s *Server) forwardIfRemote(ctx *fasthttp.RequestCtx) bool {
+	cid, _ := ctx.UserValue("cid").(string)
+	if !agora.ValidID(cid) {
+		return false
+	}
+	owner, ok := s.cfg.Cluster.Owner(cid)
+	if !ok {
+		s.writeError(ctx, agora.Unavailable(time.Second, "No node of the cluster is serving conversations yet."))
+		return true
+	}
+	if owner.Name == s.cfg.Cluster.Self() {
+		return false
+	}
+	hops, _ := ctx.UserValue(hopsKey).(int)
+	if hops >= cluster.MaxHops {
+		s.writeError(ctx, agora.Unavailable(time.Second, "The conversation is moving between nodes; try again shortly."))
+		return true
+	}
+	req := &cluster.Request{
+		Method: string(ctx.Method()),
+		URI:    string(ctx.RequestURI()),
+		Body:   append([]byte(nil), ctx.PostBody()...),
+		Hops:   hops + 1,
+	}
+	for _, name := range cluster.ForwardedRequestHeaders {
+		if v := ctx.Request.Header.Peek(name); v != nil {
+			req.Header = append(req.Header, []string{name, string(v)})
+		}
+	}
+	resp, err := s.cfg.Forwarder.Forward(owner.HTTPAddr, req)
+	if err != nil {
+		s.log.Warn("forwarding to a conversation's owner failed", "owner", owner.Name, "err", err)
+		s.writeError(ctx, agora.Unavailable(time.Second, "The node that owns this conversation is not answering; try again shortly."))
+		return true
+	}
+	for _, h := range resp.Header {
+		ctx.Response.Header.Set(h[0], h[1])
+	}
+	ctx.SetStatusCode(resp.Status)
+	ctx.SetBody(resp.Body)
+	return true
+}
+
+// forwarded runs a request a peer forwarded, through the same routes and
+// checks as a client's, and answers with the result as a msgpack frame.
+func (s *Server) forwarded(ctx *fasthttp.RequestCtx) {
+	fr, err := cluster.DecodeRequest(ctx.PostBody())
+	if err != nil {
+		s.writeError(ctx, agora.Errorf(agora.EINVALID, "Malformed forwarded request."))
+		return
+	}
+	var req fasthttp.Request
+	req.Header.SetMethod(fr.Method)
+	req.SetRequestURI(fr.URI)
+	for _, h := range fr.Header {
+		req.Header.Set(h[0], h[1])
+	}
+	req.SetBody(fr.Body)
+	var inner fasthttp.RequestCtx
+	inner.Init(&req, ctx.RemoteAddr(), nil)
+	inner.SetUserValue(hopsKey, fr.Hops)
+	s.router.Handler(&inner)
+	out := &cluster.Response{Status: inner.Response.StatusCode(), Body: inner.Response.Body()}
+	for _, name := range cluster.RelayedResponseHeaders {
+		if v := inner.Response.Header.Peek(name); v != nil {
+			out.Header = append(out.Header, []string{name, string(v)})
+		}
+	}
+	body, err := cluster.EncodeResponse(out)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	ctx.Response.Header.SetContentType("application/msgpack")
+	ctx.SetBody(body)
+}
