@@ -133,6 +133,13 @@ func (s *Server) Open() error {
 	if err != nil {
 		return err
 	}
+	s.OpenListener(ln)
+	return nil
+}
+
+// OpenListener serves on a listener bound by the caller, who needed the
+// address earlier (a cluster node gossips it before it serves).
+func (s *Server) OpenListener(ln net.Listener) {
 	s.ln = ln
 	go func() {
 		if err := s.srv.Serve(ln); err != nil {
@@ -140,7 +147,6 @@ func (s *Server) Open() error {
 		}
 	}()
 	go s.gc()
-	return nil
 }
 
 // Addr returns the listening address.

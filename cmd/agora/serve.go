@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,30 +15,37 @@ import (
 
 	"github.com/agora-dev/agora"
 	"github.com/agora-dev/agora/actors"
+	"github.com/agora-dev/agora/cluster"
 	agorahttp "github.com/agora-dev/agora/http"
 	"github.com/agora-dev/agora/persist"
+	"github.com/agora-dev/agora/persist/postgres"
 	"github.com/agora-dev/agora/persist/sqlite"
 )
 
 // ServeConfig is the configuration of `agora serve`.
 type ServeConfig struct {
-	HTTPAddr        string
-	DataDir         string
-	Postgres        string
-	AdminToken      string
-	NodeName        string
-	IdleTimeout     time.Duration
-	FlushInterval   time.Duration
-	FlushMax        int
-	MaxPending      int
-	CommitTimeout   time.Duration
-	Ack             string
-	RateLimit       float64
-	MaxInflight     int
-	MathInterval    time.Duration
-	ShutdownTimeout time.Duration
-	LogLevel        string
-	LogFormat       string
+	HTTPAddr      string
+	DataDir       string
+	Postgres      string
+	AdminToken    string
+	NodeName      string
+	IdleTimeout   time.Duration
+	FlushInterval time.Duration
+	FlushMax      int
+	MaxPending    int
+	CommitTimeout time.Duration
+	Ack           string
+	RateLimit     float64
+	MaxInflight   int
+	MathInterval  time.Duration
+	GossipAddr    string
+	Join          string
+	// GossipTestTimings shrinks gossip intervals to milliseconds, for tests.
+	GossipTestTimings bool
+	DrainWait         time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+	LogFormat         string
 }
 
 // bindServeFlags declares the flags of `agora serve` with their defaults.
@@ -57,6 +65,10 @@ func bindServeFlags(fs *flag.FlagSet, c *ServeConfig) {
 	fs.Float64Var(&c.RateLimit, "rate-limit", 10, "writes per second per participant, burst twice as many; 0 turns it off")
 	fs.IntVar(&c.MaxInflight, "max-inflight", 512, "bound on requests waiting for one conversation; past it 429")
 	fs.DurationVar(&c.MathInterval, "math-interval", 200*time.Millisecond, "shortest time between two analyses of one conversation; changes within it coalesce")
+	fs.StringVar(&c.GossipAddr, "gossip-addr", "", "host:port of this node's cluster gossip (UDP and TCP); set to run in a cluster, which requires --postgres")
+	fs.StringVar(&c.Join, "join", "", "host:port,... of cluster members to join (retried until one answers)")
+	fs.BoolVar(&c.GossipTestTimings, "gossip-test-timings", false, "gossip every few milliseconds and declare a silent node dead within about 200ms (for tests on one machine)")
+	fs.DurationVar(&c.DrainWait, "drain-wait", time.Second, "on shutdown in a cluster, how long to let the draining state spread before handing conversations off")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "deadline of a graceful shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
@@ -68,6 +80,7 @@ type Main struct {
 	Config ServeConfig
 	Logger *slog.Logger
 
+	Cluster      *cluster.Cluster
 	Store        agora.Store
 	Batcher      *persist.Batcher
 	Manager      *actors.Manager
@@ -115,14 +128,22 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Logger == nil {
 		m.Logger = slog.Default()
 	}
+	var store agora.Store
 	if c.Postgres != "" {
-		return fmt.Errorf("%w: --postgres is not supported by this build yet; use --data-dir", errUsage)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(c.DataDir, sqlite.FileName))
-	if err != nil {
-		return fmt.Errorf("open the store in %s: %w", c.DataDir, err)
+		pg, err := postgres.Open(ctx, c.Postgres)
+		if err != nil {
+			return fmt.Errorf("open the PostgreSQL store: %w", err)
+		}
+		store = pg
+	} else {
+		db, err := sqlite.Open(ctx, filepath.Join(c.DataDir, sqlite.FileName))
+		if err != nil {
+			return fmt.Errorf("open the store in %s: %w", c.DataDir, err)
+		}
+		store = db
 	}
 	m.Store = store
+	var err error
 	if c.AdminToken == "" {
 		c.AdminToken = agora.NewToken()
 		m.Logger.Warn("no admin token configured; generated one for this run", "admin_token", c.AdminToken)
@@ -135,10 +156,24 @@ func (m *Main) Run(ctx context.Context) error {
 		CommitTimeout: c.CommitTimeout,
 		Logger:        m.Logger,
 		OnDrop: func(cid string, err error) {
-			go m.Manager.Drop(cid)
+			go m.Manager.Drop(cid, err)
 		},
 	})
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
+	}
+	if err := m.startCluster(ln.Addr().String()); err != nil {
+		ln.Close()
+		return err
+	}
+	var placement agora.Placement
+	var forwarder *cluster.Forwarder
+	if m.Cluster != nil {
+		placement, forwarder = m.Cluster, cluster.NewForwarder(30*time.Second)
+	}
 	m.Manager, err = actors.NewManager(store, m.Batcher, actors.Config{
+		Placement:    placement,
 		IdleTimeout:  c.IdleTimeout,
 		MaxInflight:  c.MaxInflight,
 		AckApplied:   c.Ack == "applied",
@@ -155,27 +190,48 @@ func (m *Main) Run(ctx context.Context) error {
 		NodeName:   c.NodeName,
 		AdminToken: c.AdminToken,
 		RateLimit:  c.RateLimit,
+		Cluster:    m.Cluster,
+		Forwarder:  forwarder,
 		Logger:     m.Logger,
 	}, m.Manager, m.Participants, store)
-	if err := m.HTTP.Open(); err != nil {
-		return fmt.Errorf("listen on %s: %w", c.HTTPAddr, err)
-	}
-	m.Logger.Info("agora is serving", "http_addr", m.HTTP.Addr(), "data_dir", c.DataDir, "ack", c.Ack, "node", c.NodeName)
+	m.HTTP.OpenListener(ln)
+	m.Logger.Info("agora is serving", "http_addr", m.HTTP.Addr(), "data_dir", c.DataDir, "ack", c.Ack,
+		"node", c.NodeName, "gossip_addr", c.GossipAddr)
 	return nil
 }
 
-// Close shuts the node down in order: stop accepting requests, passivate
-// every actor, commit what is pending, close the store. It returns an
-// error when something could not be committed before the deadline.
+// Close shuts the node down in order. A single node stops accepting
+// requests, passivates every actor, commits what is pending and closes the
+// store. A cluster node first announces that it is draining (readyz turns
+// 503, the other nodes take its conversations over), hands its actors off
+// while it still forwards the requests it receives, then stops accepting,
+// flushes, leaves the gossip and closes the store. Close returns an error
+// when something could not be committed before the deadline.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	if m.HTTP != nil {
 		m.HTTP.SetDraining()
+	}
+	if m.Cluster != nil {
+		if err := m.Cluster.SetState(cluster.StateDraining); err != nil {
+			errs = append(errs, fmt.Errorf("announce draining: %w", err))
+		}
+		select {
+		case <-time.After(m.Config.DrainWait):
+		case <-ctx.Done():
+		}
+		if m.Manager != nil {
+			if err := m.Manager.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("hand off the actors: %w", err))
+			}
+		}
+	}
+	if m.HTTP != nil {
 		if err := m.HTTP.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop the HTTP server: %w", err))
 		}
 	}
-	if m.Manager != nil {
+	if m.Manager != nil && m.Cluster == nil {
 		if err := m.Manager.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop the actors: %w", err))
 		}
@@ -183,6 +239,11 @@ func (m *Main) Close(ctx context.Context) error {
 	if m.Batcher != nil {
 		if err := m.Batcher.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("flush: %w", err))
+		}
+	}
+	if m.Cluster != nil {
+		if err := m.Cluster.Leave(time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("leave the cluster: %w", err))
 		}
 	}
 	if m.Store != nil {
@@ -222,14 +283,17 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("agora migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", "./agora-data", "folder of the embedded SQLite store")
-	postgres := fs.String("postgres", "", "PostgreSQL URL")
+	postgresURL := fs.String("postgres", "", "PostgreSQL URL")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *postgres != "" {
-		return fmt.Errorf("%w: --postgres is not supported by this build yet", errUsage)
+	var applied []string
+	var err error
+	if *postgresURL != "" {
+		applied, err = postgres.Migrate(ctx, *postgresURL)
+	} else {
+		applied, err = sqlite.Migrate(ctx, filepath.Join(*dataDir, sqlite.FileName))
 	}
-	applied, err := sqlite.Migrate(ctx, filepath.Join(*dataDir, sqlite.FileName))
 	if err != nil {
 		return err
 	}
