@@ -31,10 +31,11 @@ type mathSnapshot struct {
 	moderatedOut []string
 	visible      []string
 	voterIDs     []string
-	// cells holds every voter's row back to back; row r is
+	// cells holds every voter's row back to back, voters in order of
+	// arrival (the order that reproduces Polis' cold clustering); row r is
 	// cells[offsets[r]:offsets[r+1]].
-	cells   []voteCell
-	offsets []int32
+	cells   []polismath.Cell
+	offsets []int
 }
 
 // snapshotForMath copies the state the math needs. It runs on the actor.
@@ -46,13 +47,13 @@ func (s *conversation) snapshotForMath() *mathSnapshot {
 		opinionIDs: make([]string, len(s.opinions)),
 		seqLimit:   len(s.opinions),
 		voterIDs:   make([]string, len(s.voters)),
-		offsets:    make([]int32, len(s.voters)+1),
+		offsets:    make([]int, len(s.voters)+1),
 	}
 	n := 0
 	for i := range s.voters {
 		n += len(s.voters[i].cells)
 	}
-	snap.cells = make([]voteCell, 0, n)
+	snap.cells = make([]polismath.Cell, 0, n)
 	for i, o := range s.opinions {
 		if o.Deleted {
 			continue
@@ -66,8 +67,10 @@ func (s *conversation) snapshotForMath() *mathSnapshot {
 	}
 	for i := range s.voters {
 		snap.voterIDs[i] = s.voters[i].id
-		snap.cells = append(snap.cells, s.voters[i].cells...)
-		snap.offsets[i+1] = int32(len(snap.cells))
+		for _, c := range s.voters[i].cells {
+			snap.cells = append(snap.cells, polismath.Cell{Statement: c.opinion, Vote: polismath.Vote(c.vote)})
+		}
+		snap.offsets[i+1] = len(snap.cells)
 	}
 	return snap
 }
@@ -97,13 +100,9 @@ type analysis struct {
 
 // compute runs the math on a snapshot. It runs on a pool worker.
 func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
-	m := polismath.NewMatrix()
-	for r, pid := range snap.voterIDs {
-		for _, c := range snap.cells[snap.offsets[r]:snap.offsets[r+1]] {
-			if oid := snap.opinionIDs[c.opinion]; oid != "" {
-				_ = m.Set(pid, oid, polismath.Vote(c.vote))
-			}
-		}
+	m, err := polismath.NewMatrixFromRows(snap.voterIDs, snap.opinionIDs, snap.offsets, snap.cells)
+	if err != nil {
+		return nil // the snapshot is built by the actor: an error here is a bug
 	}
 	statements := append(append([]string(nil), snap.visible...), snap.moderatedOut...)
 	res, state := polismath.Run(polismath.Input{Votes: m, ModeratedOut: snap.moderatedOut, Statements: statements}, prev)
@@ -144,7 +143,6 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 			a.representatives[c.ID] = append(a.representatives[c.ID], r.OpinionID)
 		}
 	}
-	var err error
 	if a.jsonWithParticipants, err = json.Marshal(res); err == nil {
 		participants := res.Participants
 		res.Participants = nil

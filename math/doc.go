@@ -3,9 +3,11 @@
 // representative statements per group, consensus statements, group-aware consensus
 // and the comment priorities used to route statements to voters.
 //
-// Everything here is a pure function of its inputs: no I/O, no goroutines, no clock.
-// The conversation actor keeps a Matrix, hands an immutable snapshot (Clone) to a math
-// worker, and calls Run with the State returned by the previous Run so that the PCA,
+// Everything here is a pure function of its inputs: no I/O, no clock, and no goroutine
+// outlives a call (a large conversation's PCA products are split over two goroutines).
+// The conversation actor keeps a Matrix (or builds one per run from its integer-indexed
+// rows with NewMatrixFromRows, which hashes no id per vote), hands an immutable snapshot
+// to a math worker, and calls Run with the State returned by the previous Run so that the PCA,
 // the clusterings and the in-conversation set evolve the way Polis' own math worker
 // makes them evolve (warm starts), rather than being recomputed from scratch.
 //

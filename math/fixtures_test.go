@@ -207,7 +207,8 @@ func loadPolisFixture(tb testing.TB, name string) *polisFixture {
 	return f
 }
 
-// missing50ptptVotes returns the four votes of participant 50, which the
+// missing50ptptVotes is a test-side reconstruction of data the fixture lacks, not
+// Polis data: it returns the four votes of participant 50, which the
 // 50ptpt-3gp-strict-no-meta votes.json lacks although Polis counted them
 // (user-vote-counts["50"] = 4). They were recovered from Polis' own column means:
 // for exactly four statements, -pca.center differs from the mean of votes.json, and

@@ -40,12 +40,12 @@ func kmeans(points []point, k int, last []kcluster, maxIters int) []kcluster {
 	} else {
 		clusters = initClusters(points, k)
 	}
+	l := newLloyd(points, clusters)
 	for iter := maxIters; ; iter-- {
-		next := clusterStep(points, clusters)
-		if iter <= 0 || sameClustering(clusters, next) {
-			return next
+		l.step()
+		if iter <= 0 || l.stable() {
+			return l.result()
 		}
-		clusters = next
 	}
 }
 
@@ -67,43 +67,213 @@ func initClusters(points []point, k int) []kcluster {
 	return out
 }
 
-// clusterStep assigns every point to its nearest centre (the lowest id on exact ties),
-// drops the clusters left empty and moves each centre to the weighted mean of its
-// members.
-func clusterStep(points []point, clusters []kcluster) []kcluster {
-	next := make([]kcluster, len(clusters))
-	for c := range clusters {
-		next[c] = kcluster{id: clusters[c].id, center: clusters[c].center}
+// lloyd holds the state of one k-means run over point indices. Every step assigns each
+// point to its nearest centre (the lowest id on exact ties), drops the clusters left
+// empty and moves each centre to the weighted mean of its members, exactly as a plain
+// Lloyd step; but it keeps, per point, an upper bound on the distance to its own centre
+// and a lower bound on the distance to any other one (Hamerly's bounds), so that a
+// point whose centre is certainly still the nearest is not compared with all k
+// centres again. With 100 base clusters that removes most of the work after the first
+// few steps.
+type lloyd struct {
+	pts     []point
+	ids     []int // cluster slots, in ascending id order
+	center  [][2]float64
+	alive   []bool
+	before  [][2]float64 // live centres before the last step, for the stopping rule
+	assign  []int32      // slot of each point; -1 before the first step
+	upper   []float64    // ≥ distance from the point to its centre
+	lower   []float64    // ≤ distance from the point to every other live centre
+	sx, sy  []float64
+	sw      []float64
+	delta   []float64
+	cc      []float64 // distances between centres, k x k
+	half    []float64
+	stepped bool
+}
+
+// boundSlack keeps the pruning exact despite rounding in the bounds: a point is only
+// skipped when its centre is nearer than every other by a relative margin far above
+// the accumulated rounding error.
+const boundSlack = 1e-9
+
+func newLloyd(points []point, clusters []kcluster) *lloyd {
+	n, k := len(points), len(clusters)
+	l := &lloyd{
+		pts:    points,
+		ids:    make([]int, k),
+		center: make([][2]float64, k),
+		alive:  make([]bool, k),
+		assign: make([]int32, n),
+		upper:  make([]float64, n),
+		lower:  make([]float64, n),
+		sx:     make([]float64, k),
+		sy:     make([]float64, k),
+		sw:     make([]float64, k),
+		delta:  make([]float64, k),
+		half:   make([]float64, k),
 	}
-	byID := make(map[int]int, len(points))
-	for i, p := range points {
-		byID[p.id] = i
+	sorted := slices.Clone(clusters)
+	slices.SortStableFunc(sorted, func(a, b kcluster) int { return a.id - b.id })
+	for c, cl := range sorted {
+		l.ids[c], l.center[c], l.alive[c] = cl.id, cl.center, true
 	}
-	for _, p := range points {
-		best, bestD := -1, math.Inf(1)
-		for c := range next {
-			if d := dist2(p.pos, next[c].center); d < bestD {
-				best, bestD = c, d
-			}
+	return l
+}
+
+func (l *lloyd) liveCenters() [][2]float64 {
+	out := make([][2]float64, 0, len(l.center))
+	for c, ok := range l.alive {
+		if ok {
+			out = append(out, l.center[c])
 		}
-		next[best].members = append(next[best].members, p.id)
 	}
-	out := next[:0]
-	for _, c := range next {
-		if len(c.members) == 0 {
-			continue
-		}
-		c.center = weightedMean(points, byID, c.members)
-		out = append(out, c)
-	}
-	slices.SortFunc(out, func(a, b kcluster) int { return a.id - b.id })
 	return out
 }
 
-// sameClustering reports whether the sorted centres of a and b pair up within
-// kmeansConvergence. Like Polis it compares only as many pairs as the shorter list has.
-func sameClustering(a, b []kcluster) bool {
-	ca, cb := sortedCenters(a), sortedCenters(b)
+// nearest scans every live centre for point p and returns the slot of the nearest (the
+// first on ties) with the distances to the nearest and to the second nearest.
+func (l *lloyd) nearest(pos [2]float64) (int, float64, float64) {
+	best, bestD, secondD := -1, math.Inf(1), math.Inf(1)
+	for c, ok := range l.alive {
+		if !ok {
+			continue
+		}
+		d := dist2(pos, l.center[c])
+		if d < bestD {
+			best, bestD, secondD = c, d, bestD
+		} else if d < secondD {
+			secondD = d
+		}
+	}
+	return best, math.Sqrt(bestD), math.Sqrt(secondD)
+}
+
+// nearestFrom is nearest for a point at distance u from centre a: a centre c with
+// d(a, c) ≥ 2u cannot be nearer than a (triangle inequality), so its distance is not
+// computed, and d(a, c) − u stands in for it in the second-nearest bound. On ties the
+// first centre in id order still wins, as in nearest.
+func (l *lloyd) nearestFrom(pos [2]float64, a int, u float64) (int, float64, float64) {
+	k := len(l.center)
+	row := l.cc[a*k : a*k+k]
+	best, bestD, secondD := -1, math.Inf(1), math.Inf(1)
+	for c, ok := range l.alive {
+		if !ok {
+			continue
+		}
+		if c != a && row[c] > 2*u*(1+boundSlack) {
+			if v := row[c] - u; v < secondD {
+				secondD = v
+			}
+			continue
+		}
+		d := dist2(pos, l.center[c])
+		if d < bestD {
+			if sb := math.Sqrt(bestD); sb < secondD {
+				secondD = sb
+			}
+			best, bestD = c, d
+		} else if sd := math.Sqrt(d); sd < secondD {
+			secondD = sd
+		}
+	}
+	return best, math.Sqrt(bestD), secondD
+}
+
+func (l *lloyd) step() {
+	l.before = l.liveCenters()
+	// Bounds move by at most the largest centre shift (the second largest for the
+	// points of the cluster that moved most).
+	max1, max2, arg1 := 0.0, 0.0, -1
+	if l.stepped {
+		for c, ok := range l.alive {
+			if !ok {
+				continue
+			}
+			if d := l.delta[c]; d > max1 {
+				max1, max2, arg1 = d, max1, c
+			} else if d > max2 {
+				max2 = d
+			}
+		}
+	}
+	// half[c]: half the distance from centre c to the nearest other centre; a point
+	// within it of its own centre cannot be nearer to another one.
+	k := len(l.center)
+	cc := l.cc[:0]
+	for a := range k {
+		for c := range k {
+			d := math.Inf(1)
+			if a != c && l.alive[a] && l.alive[c] {
+				d = math.Sqrt(dist2(l.center[a], l.center[c]))
+			}
+			cc = append(cc, d)
+		}
+	}
+	l.cc = cc
+	for a := range k {
+		l.half[a] = 0.5 * slices.Min(cc[a*k:a*k+k])
+	}
+	for i, p := range l.pts {
+		if l.stepped {
+			a := l.assign[i]
+			u := l.upper[i] + l.delta[a]
+			shift := max1
+			if int(a) == arg1 {
+				shift = max2
+			}
+			lo := l.lower[i] - shift
+			bound := math.Max(lo, l.half[a])
+			if u*(1+boundSlack) < bound {
+				l.upper[i], l.lower[i] = u, lo
+				continue
+			}
+			u = math.Sqrt(dist2(p.pos, l.center[a]))
+			if u*(1+boundSlack) < bound {
+				l.upper[i], l.lower[i] = u, lo
+				continue
+			}
+			c, d1, d2 := l.nearestFrom(p.pos, int(a), u)
+			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
+			continue
+		}
+		c, d1, d2 := l.nearest(p.pos)
+		l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
+	}
+	l.stepped = true
+
+	clear(l.sx)
+	clear(l.sy)
+	clear(l.sw)
+	count := make([]int, len(l.center))
+	for i, p := range l.pts {
+		a := l.assign[i]
+		l.sx[a] += p.weight * p.pos[0]
+		l.sy[a] += p.weight * p.pos[1]
+		l.sw[a] += p.weight
+		count[a]++
+	}
+	for c, ok := range l.alive {
+		if !ok {
+			continue
+		}
+		if count[c] == 0 {
+			l.alive[c] = false
+			continue
+		}
+		next := [2]float64{}
+		if l.sw[c] != 0 {
+			next = [2]float64{l.sx[c] / l.sw[c], l.sy[c] / l.sw[c]}
+		}
+		l.delta[c] = math.Sqrt(dist2(next, l.center[c]))
+		l.center[c] = next
+	}
+}
+
+// stable is Polis' stopping rule: the sorted centres before and after the last step
+// pair up within kmeansConvergence (only as many pairs as the shorter list has).
+func (l *lloyd) stable() bool {
+	ca, cb := sortCenters(l.before), sortCenters(l.liveCenters())
 	for i := range min(len(ca), len(cb)) {
 		if math.Sqrt(dist2(ca[i], cb[i])) >= kmeansConvergence {
 			return false
@@ -112,11 +282,27 @@ func sameClustering(a, b []kcluster) bool {
 	return true
 }
 
-func sortedCenters(cs []kcluster) [][2]float64 {
-	out := make([][2]float64, len(cs))
-	for i, c := range cs {
-		out[i] = c.center
+// result returns the live clusters, sorted by id, with their members (point ids, in
+// data order) from the last assignment.
+func (l *lloyd) result() []kcluster {
+	slot := make([]int, len(l.center))
+	var out []kcluster
+	for c, ok := range l.alive {
+		slot[c] = -1
+		if ok {
+			slot[c] = len(out)
+			out = append(out, kcluster{id: l.ids[c], center: l.center[c]})
+		}
 	}
+	for i, p := range l.pts {
+		if s := slot[l.assign[i]]; s >= 0 {
+			out[s].members = append(out[s].members, p.id)
+		}
+	}
+	return out
+}
+
+func sortCenters(out [][2]float64) [][2]float64 {
 	slices.SortFunc(out, func(a, b [2]float64) int {
 		for d := range 2 {
 			if a[d] < b[d] {

@@ -51,9 +51,109 @@ func NewMatrix() *Matrix {
 	return &Matrix{pIndex: map[string]int{}, sIndex: map[string]int{}}
 }
 
+// Cell is one vote of an integer-indexed row handed to NewMatrixFromRows.
+type Cell struct {
+	// Statement indexes the statements slice given to NewMatrixFromRows.
+	Statement int32
+	Vote      Vote
+}
+
+// NewMatrixFromRows builds a Matrix in one pass from rows that are already indexed by
+// integers, the form a conversation actor keeps its votes in: row r holds the votes of
+// participants[r], cells[rowPtr[r]:rowPtr[r+1]], each naming a column of statements.
+// Unlike a loop of Set calls it hashes no id per vote (the id lookup tables are only
+// built if the Matrix is later edited or queried by id), so a snapshot of a large
+// conversation costs little more than copying its cells.
+//
+// Rows and columns keep the given order, which is the order the k-means cold start
+// follows: give participants in order of arrival, as Set would have seen them. A
+// statement whose id is "" (a deleted one) drops its cells; a row need not be sorted,
+// and when it names a statement twice the later cell wins. A participant may have no
+// cells (Run ignores it). The error reports an invalid vote, a cell outside
+// statements, a malformed rowPtr or a duplicate id.
+func NewMatrixFromRows(participants, statements []string, rowPtr []int, cells []Cell) (*Matrix, error) {
+	if len(rowPtr) != len(participants)+1 || rowPtr[0] != 0 || rowPtr[len(participants)] != len(cells) {
+		return nil, fmt.Errorf("polismath: rowPtr must have %d entries from 0 to %d", len(participants)+1, len(cells))
+	}
+	m := &Matrix{}
+	colMap := make([]int32, len(statements))
+	seen := make(map[string]bool, max(len(statements), len(participants)))
+	for j, id := range statements {
+		if id == "" {
+			colMap[j] = -1
+			continue
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("polismath: statement %q appears twice", id)
+		}
+		seen[id] = true
+		colMap[j] = int32(len(m.statements))
+		m.statements = append(m.statements, id)
+	}
+	clear(seen)
+	m.participants = slices.Clone(participants)
+	m.rows = make([][]cell, len(participants))
+	backing := make([]cell, 0, len(cells))
+	byCol := func(a, b cell) int { return int(a.col - b.col) }
+	for r, id := range participants {
+		if seen[id] {
+			return nil, fmt.Errorf("polismath: participant %q appears twice", id)
+		}
+		seen[id] = true
+		lo, hi := rowPtr[r], rowPtr[r+1]
+		if lo > hi {
+			return nil, fmt.Errorf("polismath: rowPtr decreases at row %d", r)
+		}
+		start := len(backing)
+		for _, c := range cells[lo:hi] {
+			if c.Statement < 0 || int(c.Statement) >= len(statements) {
+				return nil, fmt.Errorf("polismath: participant %q: statement index %d out of range", id, c.Statement)
+			}
+			if !c.Vote.Valid() {
+				return nil, fmt.Errorf("polismath: participant %q: invalid vote %d (want -1, 0 or 1)", id, c.Vote)
+			}
+			if j := colMap[c.Statement]; j >= 0 {
+				backing = append(backing, cell{col: j, vote: c.Vote})
+			}
+		}
+		row := backing[start:len(backing):len(backing)]
+		if !slices.IsSortedFunc(row, byCol) {
+			slices.SortStableFunc(row, byCol)
+		}
+		// Keep the last cell of each column (the stable sort kept their order).
+		out := row[:0]
+		for i, c := range row {
+			if i+1 < len(row) && row[i+1].col == c.col {
+				continue
+			}
+			out = append(out, c)
+		}
+		m.rows[r] = out[:len(out):len(out)]
+		m.votes += len(out)
+	}
+	return m, nil
+}
+
+// index builds the id lookup tables of a Matrix made by NewMatrixFromRows the first
+// time it is edited or queried by id.
+func (m *Matrix) index() {
+	if m.pIndex != nil {
+		return
+	}
+	m.pIndex = make(map[string]int, len(m.participants))
+	for i, id := range m.participants {
+		m.pIndex[id] = i
+	}
+	m.sIndex = make(map[string]int, len(m.statements))
+	for j, id := range m.statements {
+		m.sIndex[id] = j
+	}
+}
+
 // Set records the current vote of participant on statement, replacing any earlier vote,
 // because Polis (and our API) only ever count the latest vote of each pair.
 func (m *Matrix) Set(participant, statement string, v Vote) error {
+	m.index()
 	if !v.Valid() {
 		return fmt.Errorf("polismath: invalid vote %d (want -1, 0 or 1)", v)
 	}
@@ -85,6 +185,7 @@ func (m *Matrix) Set(participant, statement string, v Vote) error {
 // whether there was one. The participant and the statement keep their row and column
 // positions; a row or column left without votes is ignored by Run, as in Polis.
 func (m *Matrix) Delete(participant, statement string) bool {
+	m.index()
 	p, ok := m.pIndex[participant]
 	if !ok {
 		return false
@@ -105,6 +206,7 @@ func (m *Matrix) Delete(participant, statement string) bool {
 
 // Get returns the vote of participant on statement and whether there is one.
 func (m *Matrix) Get(participant, statement string) (Vote, bool) {
+	m.index()
 	p, ok := m.pIndex[participant]
 	if !ok {
 		return 0, false
@@ -134,6 +236,7 @@ func (m *Matrix) Statements() []string { return slices.Clone(m.statements) }
 // Clone returns a deep copy, so that the owner can keep mutating its matrix while a
 // math worker reads the snapshot.
 func (m *Matrix) Clone() *Matrix {
+	m.index()
 	c := &Matrix{
 		participants: slices.Clone(m.participants),
 		statements:   slices.Clone(m.statements),

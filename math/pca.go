@@ -3,25 +3,47 @@ package polismath
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sort"
+	"sync"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 )
 
-// PCA tuning. The tolerance bounds the Ritz residual ‖CᵀC u − λu‖ relative to the largest
-// eigenvalue: at 1e-10 the components agree with Polis' converged power iteration to
-// about 1e-11 on every fixture, far inside the 1e-6 the oracle allows. The iteration cap
-// only guards against pathological inputs; real conversations converge in tens to a few
-// hundred products.
+// PCA tuning.
+//
+// The components are the top eigenvectors of CᵀC for the sparse centered vote matrix
+// C. Polis finds them by power iteration, which converges at the rate λ2/λ1 (and λ3/λ2
+// for the second one); on real conversations the leading eigenvalues are close, so it
+// needs hundreds of products. We use a block Krylov method instead (block Lanczos with
+// full reorthogonalization and Rayleigh-Ritz on the whole basis, restarted with the
+// best Ritz vectors when the basis is full), which reaches the same eigenvectors in a
+// few dozen products, and far fewer when warm-started from the previous components.
 const (
-	pcaTolerance     = 1e-10
-	pcaMaxIterations = 20000
-	// pcaExtraVectors is how many vectors beyond the two wanted ones the block power
-	// iteration carries: component c then converges at the rate λ(2+extra+1)/λc instead
-	// of λ(c+1)/λc, which matters when the 2nd and 3rd eigenvalues are close. Two is the
-	// fastest on the production-size benchmark: the noise spectrum of a sparse vote
-	// matrix is flat, so wider blocks save few products and cost O(K·block²) each.
-	pcaExtraVectors = 2
+	// pcaGapTolerance bounds the residual ‖Au − θu‖ of each wanted Ritz pair relative
+	// to its distance to the rest of the spectrum (estimated by the other Ritz values):
+	// the angle between a Ritz vector and the exact eigenvector is at most
+	// residual / gap, so every component is within about 1e-8 of the exact one, a
+	// hundred times inside the 1e-6 of the Polis oracle, however close the eigenvalues.
+	pcaGapTolerance = 1e-8
+	// pcaFloor accepts any residual below this fraction of the largest eigenvalue:
+	// rounding makes smaller residuals meaningless.
+	pcaFloor = 1e-13
+	// pcaBlock is the block size: two vectors per step, so that a doubled top
+	// eigenvalue still yields two independent components, and one pass over the votes
+	// serves both.
+	pcaBlock = 2
+	// pcaMaxBasis is the largest Krylov basis kept; when it is full the iteration
+	// restarts from the pcaKeep best Ritz vectors. It bounds the memory (pcaMaxBasis
+	// vectors of the smaller matrix dimension, twice) and the O(m³) Rayleigh-Ritz cost.
+	pcaMaxBasis = 48
+	pcaKeep     = 12
+	// pcaEveryStepUpTo is the basis size up to which convergence is checked after
+	// every product; beyond it, after every other one.
+	pcaEveryStepUpTo = 24
+	// pcaMaxProducts only guards against pathological inputs.
+	pcaMaxProducts = 5000
 	// pcaSeed makes the start vectors of a cold run, and therefore the result, a pure
 	// function of the input.
 	pcaSeed = 0x5eed
@@ -29,206 +51,640 @@ const (
 
 // pcaResult holds the principal components of the centered matrix.
 type pcaResult struct {
-	comps      [][]float64 // nc unit vectors of length K
+	comps      [][]float64 // nc unit vectors of length K (zero for a null eigenvalue)
 	values     []float64   // eigenvalues of CᵀC, descending
-	iterations int         // number of CᵀC products
+	iterations int         // number of block products with CᵀC (or CCᵀ)
 	converged  bool
 }
 
+// centered is the compact sparse form of the centered matrix used by the PCA: only the
+// rows and columns that hold at least one centered entry (a moderated-out column, or a
+// participant who only voted on moderated-out statements, contributes nothing), with
+// int32 indices so that the products stream through as little memory as possible.
+type centered struct {
+	rows, cols int
+	rowPtr     []int32
+	col        []int32
+	val        []float64
+	colOf      []int32 // compact column -> voteData column
+	rowOf      []int32 // compact row -> voteData row
+}
+
+func newCentered(d *voteData) *centered {
+	c := &centered{}
+	colAt := make([]int32, d.numCols())
+	for j := range colAt {
+		colAt[j] = -1
+	}
+	for _, j := range d.cCol {
+		if colAt[j] < 0 {
+			colAt[j] = 0
+		}
+	}
+	for j := range colAt {
+		if colAt[j] == 0 {
+			colAt[j] = int32(len(c.colOf))
+			c.colOf = append(c.colOf, int32(j))
+		}
+	}
+	c.cols = len(c.colOf)
+	c.rowPtr = make([]int32, 1, d.numRows()+1)
+	c.col = make([]int32, 0, len(d.cCol))
+	c.val = make([]float64, 0, len(d.cVal))
+	for i := range d.numRows() {
+		lo, hi := d.cRowPtr[i], d.cRowPtr[i+1]
+		if lo == hi {
+			continue
+		}
+		for p := lo; p < hi; p++ {
+			c.col = append(c.col, colAt[d.cCol[p]])
+			c.val = append(c.val, d.cVal[p])
+		}
+		c.rowOf = append(c.rowOf, int32(i))
+		c.rowPtr = append(c.rowPtr, int32(len(c.col)))
+	}
+	c.rows = len(c.rowOf)
+	return c
+}
+
+// gramOp applies the Gram matrix of the smaller side: CᵀC (columns) when there are
+// fewer statements than participants, CCᵀ (rows) otherwise. Both have the same nonzero
+// eigenvalues, and working in the smaller dimension makes every vector operation of
+// the Krylov method cheaper. Blocks are stored interleaved: x[r*b+j] is entry r of
+// vector j, so that one pass over the votes serves the whole block.
+//
+// A large matrix is split into two halves of equal vote count, multiplied by two
+// goroutines: that halves the latency of a big conversation's run, while a server
+// running many conversations' math at once still gets its parallelism from running
+// them side by side.
+type gramOp struct {
+	c      *centered
+	onRows bool
+	dim    int
+	split  int       // first row of the second half; 0 means no split
+	tmp    []float64 // cols*b: Cᵀx on the row side
+	tmp2   []float64 // the second half's partial sums
+}
+
+// pcaParallelVotes is the number of centered entries from which a product is split
+// over two goroutines: below it the goroutine hand-off costs more than it saves.
+const pcaParallelVotes = 40000
+
+func newGramOp(c *centered) *gramOp {
+	g := &gramOp{c: c, onRows: c.rows < c.cols, dim: c.cols}
+	if g.onRows {
+		g.dim = c.rows
+	}
+	if len(c.val) >= pcaParallelVotes && runtime.GOMAXPROCS(0) >= 2 {
+		half := int32(len(c.val) / 2)
+		g.split = sort.Search(c.rows, func(i int) bool { return c.rowPtr[i] >= half })
+	}
+	return g
+}
+
+// both runs f on the two halves of the rows, concurrently when the matrix is split.
+func (g *gramOp) both(f func(lo, hi int, second bool)) {
+	if g.split == 0 {
+		f(0, g.c.rows, false)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f(g.split, g.c.rows, true)
+	}()
+	f(0, g.split, false)
+	wg.Wait()
+}
+
+// apply sets y = G x for a block of b interleaved vectors.
+func (g *gramOp) apply(x, y []float64, b int) {
+	c := g.c
+	if g.onRows {
+		// CCᵀ x: z = Cᵀx (scatter), then y = C z (gather).
+		z := grow(&g.tmp, c.cols*b)
+		g.transMul(x, z, b)
+		g.both(func(lo, hi int, _ bool) { g.mulRows(z, y, b, lo, hi) })
+		return
+	}
+	// CᵀC x = Σ_i c_i (c_i · x), one gather and one scatter per row.
+	n := g.dim * b
+	y2 := grow(&g.tmp2, n)
+	g.both(func(lo, hi int, second bool) {
+		out := y[:n]
+		if second {
+			out = y2
+		}
+		clear(out)
+		g.gramRows(x, out, b, lo, hi)
+	})
+	if g.split > 0 {
+		floats.Add(y[:n], y2)
+	}
+}
+
+// transMul sets z = Cᵀ x for a block of b interleaved row-side vectors.
+func (g *gramOp) transMul(x, z []float64, b int) {
+	z2 := grow(&g.tmp2, len(z))
+	g.both(func(lo, hi int, second bool) {
+		out := z
+		if second {
+			out = z2
+		}
+		clear(out)
+		g.transMulRows(x, out, b, lo, hi)
+	})
+	if g.split > 0 {
+		floats.Add(z, z2)
+	}
+}
+
+// mul sets y = C z for a block of b interleaved column-side vectors.
+func (g *gramOp) mul(z, y []float64, b int) {
+	g.both(func(lo, hi int, _ bool) { g.mulRows(z, y, b, lo, hi) })
+}
+
+func grow(buf *[]float64, n int) []float64 {
+	if cap(*buf) < n {
+		*buf = make([]float64, n)
+	}
+	return (*buf)[:n]
+}
+
+// gramRows adds Σ_{lo<=i<hi} c_i (c_i · x) to y.
+func (g *gramOp) gramRows(x, y []float64, b, lo, hi int) {
+	c := g.c
+	if b == 2 {
+		for i := lo; i < hi; i++ {
+			cols, vals := c.col[c.rowPtr[i]:c.rowPtr[i+1]], c.val[c.rowPtr[i]:c.rowPtr[i+1]]
+			vals = vals[:len(cols)]
+			var t0, t1 float64
+			for p, cj := range cols {
+				v, q := vals[p], 2*int(cj)
+				t0 += v * x[q]
+				t1 += v * x[q+1]
+			}
+			for p, cj := range cols {
+				v, q := vals[p], 2*int(cj)
+				y[q] += v * t0
+				y[q+1] += v * t1
+			}
+		}
+		return
+	}
+	t := make([]float64, b)
+	for i := lo; i < hi; i++ {
+		clear(t)
+		for p := c.rowPtr[i]; p < c.rowPtr[i+1]; p++ {
+			v, q := c.val[p], b*int(c.col[p])
+			for j := range b {
+				t[j] += v * x[q+j]
+			}
+		}
+		for p := c.rowPtr[i]; p < c.rowPtr[i+1]; p++ {
+			v, q := c.val[p], b*int(c.col[p])
+			for j := range b {
+				y[q+j] += v * t[j]
+			}
+		}
+	}
+}
+
+// transMulRows adds Σ_{lo<=i<hi} x_i c_i to z.
+func (g *gramOp) transMulRows(x, z []float64, b, lo, hi int) {
+	c := g.c
+	if b == 2 {
+		for i := lo; i < hi; i++ {
+			cols, vals := c.col[c.rowPtr[i]:c.rowPtr[i+1]], c.val[c.rowPtr[i]:c.rowPtr[i+1]]
+			vals = vals[:len(cols)]
+			x0, x1 := x[2*i], x[2*i+1]
+			for p, cj := range cols {
+				v, q := vals[p], 2*int(cj)
+				z[q] += v * x0
+				z[q+1] += v * x1
+			}
+		}
+		return
+	}
+	for i := lo; i < hi; i++ {
+		xi := x[i*b : i*b+b]
+		for p := c.rowPtr[i]; p < c.rowPtr[i+1]; p++ {
+			v, q := c.val[p], b*int(c.col[p])
+			for j := range b {
+				z[q+j] += v * xi[j]
+			}
+		}
+	}
+}
+
+// mulRows sets rows lo..hi of y = C z.
+func (g *gramOp) mulRows(z, y []float64, b, lo, hi int) {
+	c := g.c
+	if b == 2 {
+		for i := lo; i < hi; i++ {
+			cols, vals := c.col[c.rowPtr[i]:c.rowPtr[i+1]], c.val[c.rowPtr[i]:c.rowPtr[i+1]]
+			vals = vals[:len(cols)]
+			var s0, s1 float64
+			for p, cj := range cols {
+				v, q := vals[p], 2*int(cj)
+				s0 += v * z[q]
+				s1 += v * z[q+1]
+			}
+			y[2*i], y[2*i+1] = s0, s1
+		}
+		return
+	}
+	for i := lo; i < hi; i++ {
+		yi := y[i*b : i*b+b]
+		clear(yi)
+		for p := c.rowPtr[i]; p < c.rowPtr[i+1]; p++ {
+			v, q := c.val[p], b*int(c.col[p])
+			for j := range b {
+				yi[j] += v * z[q+j]
+			}
+		}
+	}
+}
+
 // powerPCA computes the top nc eigenvectors of CᵀC for the sparse centered matrix of d
-// by block power iteration (subspace iteration with Rayleigh-Ritz), which touches only
-// the present cells: one product costs O(votes · block) and never materialises the
-// dense participants x statements matrix. warm, when not nil, holds previous components
-// aligned with d's columns; they start the iteration, so that a small change in the votes
-// costs a few products. Each component is signed so that its largest-magnitude entry is
-// positive (first one on ties), which makes the output deterministic.
+// without ever forming a dense matrix: every product costs O(votes). warm, when not
+// nil, holds previous components aligned with d's columns; they start the iteration,
+// so that a small change in the votes costs a few products. Each component is signed
+// so that its largest-magnitude entry is positive (first one on ties), which makes the
+// output a function of the data. A component whose eigenvalue is zero (the centered
+// matrix has rank below nc) is the zero vector: any unit vector of the null space would
+// do, and zero keeps every projection on it at the origin.
 func powerPCA(d *voteData, nc int, warm [][]float64) pcaResult {
 	k := d.numCols()
+	res := pcaResult{converged: true}
 	if nc <= 0 || k == 0 {
-		return pcaResult{converged: true}
-	}
-	b := min(nc+pcaExtraVectors, k)
-	nc = min(nc, b)
-	rng := rand.New(rand.NewPCG(pcaSeed, uint64(k)))
-
-	// Q is K x b, row-major: q[r*b+j] is entry r of vector j.
-	q := make([]float64, k*b)
-	for j := range b {
-		if j < len(warm) && len(warm[j]) == k {
-			for r := range k {
-				q[r*b+j] = warm[j][r]
-			}
-		}
-	}
-	orthonormalize(q, k, b, rng)
-
-	w := make([]float64, k*b)
-	t := make([]float64, b)
-	h := mat.NewSymDense(b, nil)
-	var eig mat.EigenSym
-	var vecs mat.Dense
-	ritz := make([]float64, k*b)  // Q V
-	aritz := make([]float64, k*b) // W V
-	res := pcaResult{}
-	order := make([]int, b)
-	v := make([]float64, b*b)
-	for it := 1; ; it++ {
-		// W = CᵀC Q, accumulated row by row over the present cells only.
-		clear(w)
-		for i := range d.numRows() {
-			lo, hi := d.cRowPtr[i], d.cRowPtr[i+1]
-			if lo == hi {
-				continue
-			}
-			clear(t)
-			for p := lo; p < hi; p++ {
-				v, qr := d.cVal[p], q[int(d.cCol[p])*b:]
-				for j := range b {
-					t[j] += v * qr[j]
-				}
-			}
-			for p := lo; p < hi; p++ {
-				v, wr := d.cVal[p], w[int(d.cCol[p])*b:]
-				for j := range b {
-					wr[j] += v * t[j]
-				}
-			}
-		}
-		// Rayleigh-Ritz on span(Q): H = QᵀW.
-		for a := range b {
-			for c := a; c < b; c++ {
-				s := 0.0
-				for r := range k {
-					s += q[r*b+a] * w[r*b+c]
-				}
-				h.SetSym(a, c, s)
-			}
-		}
-		if !eig.Factorize(h, true) {
-			// Cannot happen for a finite symmetric matrix; stop with what we have.
-			break
-		}
-		vals := eig.Values(nil)
-		eig.VectorsTo(&vecs)
-		for j := range order {
-			order[j] = j
-		}
-		sort.SliceStable(order, func(x, y int) bool { return vals[order[x]] > vals[order[y]] })
-		// v[j*b+a] is entry a of the j-th Ritz coefficient vector (descending order).
-		for j, src := range order {
-			for a := range b {
-				v[j*b+a] = vecs.At(a, src)
-			}
-		}
-		for r := range k {
-			qr, wr := q[r*b:(r+1)*b], w[r*b:(r+1)*b]
-			xr, axr := ritz[r*b:(r+1)*b], aritz[r*b:(r+1)*b]
-			for j := range b {
-				vj := v[j*b : (j+1)*b]
-				sx, sw := 0.0, 0.0
-				for a, c := range vj {
-					sx += qr[a] * c
-					sw += wr[a] * c
-				}
-				xr[j] = sx
-				axr[j] = sw
-			}
-		}
-		res.values = res.values[:0]
-		for _, src := range order[:nc] {
-			res.values = append(res.values, math.Max(vals[src], 0))
-		}
-		res.iterations = it
-		top := res.values[0]
-		converged := true
-		for j := range nc {
-			theta := vals[order[j]]
-			s := 0.0
-			for r := range k {
-				e := aritz[r*b+j] - theta*ritz[r*b+j]
-				s += e * e
-			}
-			if math.Sqrt(s) > pcaTolerance*top {
-				converged = false
-				break
-			}
-		}
-		if converged || it >= pcaMaxIterations {
-			res.converged = converged
-			break
-		}
-		copy(q, aritz)
-		orthonormalize(q, k, b, rng)
-	}
-
-	// Columns without centered entries (moderated out, or voted on by nobody) have
-	// exactly zero loading in every eigenvector of positive eigenvalue; the Ritz vectors
-	// only approximate that.
-	hasEntry := make([]bool, k)
-	for _, c := range d.cCol {
-		hasEntry[c] = true
+		return res
 	}
 	res.comps = make([][]float64, nc)
-	for j := range nc {
-		u := make([]float64, k)
-		for r := range k {
-			if hasEntry[r] {
-				u[r] = ritz[r*b+j]
-			}
+	res.values = make([]float64, nc)
+	for j := range res.comps {
+		res.comps[j] = make([]float64, k)
+	}
+	c := newCentered(d)
+	if c.rows == 0 || c.cols == 0 {
+		return res
+	}
+	g := newGramOp(c)
+
+	// Start block: the previous components, mapped to the row side if needed.
+	var start [][]float64
+	for _, w := range warm {
+		if len(w) != k || len(start) == pcaBlock {
+			continue
+		}
+		u := make([]float64, c.cols)
+		for cj, j := range c.colOf {
+			u[cj] = w[j]
+		}
+		start = append(start, u)
+	}
+	if g.onRows && len(start) > 0 {
+		b := len(start)
+		x, y := make([]float64, c.cols*b), make([]float64, c.rows*b)
+		interleave(start, x, c.cols)
+		g.mul(x, y, b)
+		start = deinterleave(y, c.rows, b)
+	}
+
+	vals, vecs, products, ok := krylovEigen(g, min(nc, g.dim), start)
+	res.iterations, res.converged = products, ok
+
+	// Map row-side eigenvectors v to the statement side: u = Cᵀv / ‖Cᵀv‖.
+	if g.onRows && len(vecs) > 0 {
+		b := len(vecs)
+		x, z := make([]float64, c.rows*b), make([]float64, c.cols*b)
+		interleave(vecs, x, c.rows)
+		g.transMul(x, z, b)
+		vecs = deinterleave(z, c.cols, b)
+	}
+	for j := range vecs {
+		res.values[j] = math.Max(vals[j], 0)
+		if vals[j] <= 1e-12*vals[0] || vals[j] <= 0 {
+			res.values[j] = 0
+			continue // null eigenvalue: leave the zero vector
+		}
+		u := res.comps[j]
+		for cj, col := range c.colOf {
+			u[col] = vecs[j][cj]
 		}
 		normalize(u)
 		fixSign(u)
-		res.comps[j] = u
 	}
 	return res
 }
 
-// orthonormalize makes the b columns of the K x b row-major matrix q orthonormal by
-// modified Gram-Schmidt, applied twice for accuracy. A column that is (numerically) in
-// the span of the previous ones is replaced by a random vector, so the block keeps its
-// full width even when the matrix has rank below b.
-func orthonormalize(q []float64, k, b int, rng *rand.Rand) {
-	for j := range b {
-		for attempt := 0; ; attempt++ {
-			before := colNorm(q, k, b, j)
-			for pass := 0; pass < 2; pass++ {
-				for a := range j {
-					dot := 0.0
-					for r := range k {
-						dot += q[r*b+a] * q[r*b+j]
-					}
-					for r := range k {
-						q[r*b+j] -= dot * q[r*b+a]
-					}
-				}
-			}
-			n := colNorm(q, k, b, j)
-			if n > 1e-10*before && n > 1e-300 && attempt < 8 {
-				for r := range k {
-					q[r*b+j] /= n
-				}
-				break
-			}
-			if attempt >= 8 {
-				// k < b cannot happen (b <= K); give up on this column gracefully.
-				for r := range k {
-					q[r*b+j] = 0
-				}
-				break
-			}
-			for r := range k {
-				q[r*b+j] = rng.Float64()*2 - 1
-			}
+func interleave(vs [][]float64, x []float64, n int) {
+	b := len(vs)
+	for j, v := range vs {
+		for r := range n {
+			x[r*b+j] = v[r]
 		}
 	}
 }
 
-func colNorm(q []float64, k, b, j int) float64 {
-	s := 0.0
-	for r := range k {
-		s += q[r*b+j] * q[r*b+j]
+func deinterleave(x []float64, n, b int) [][]float64 {
+	out := make([][]float64, b)
+	for j := range out {
+		v := make([]float64, n)
+		for r := range n {
+			v[r] = x[r*b+j]
+		}
+		out[j] = v
 	}
-	return math.Sqrt(s)
+	return out
+}
+
+// krylovEigen returns the nWant largest eigenpairs of the symmetric positive
+// semi-definite operator g (descending), the number of block products, and whether the
+// residual tolerance was met. start holds up to pcaBlock start vectors (the previous
+// components); missing ones are seeded pseudo-random vectors.
+//
+// The basis V grows by one block per step: the new block is A times the previous one,
+// orthogonalized against all of V twice (classical Gram-Schmidt, twice, is as accurate
+// as modified Gram-Schmidt and runs as fused passes over contiguous vectors; the
+// coefficients of the first pass are the new column of H = VᵀAV). H is kept in full,
+// so Rayleigh-Ritz needs no Lanczos recurrence to be exact, and the residual of a
+// Ritz pair (θ, Vs) is R s_last, R being the orthogonalized next block before
+// normalization: the iteration knows its accuracy without extra products.
+func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float64, int, bool) {
+	dim := g.dim
+	b := min(pcaBlock, dim)
+	nWant = min(nWant, b)
+	maxBasis := min(dim, pcaMaxBasis) + b // storage; a restart keeps m <= pcaMaxBasis
+	rng := rand.New(rand.NewPCG(pcaSeed, uint64(dim)))
+
+	V := make([][]float64, 0, maxBasis) // orthonormal basis
+	W := make([][]float64, 0, maxBasis) // A V
+	H := make([]float64, maxBasis*maxBasis)
+	x := make([]float64, dim*b)
+	y := make([]float64, dim*b)
+	h := make([]float64, maxBasis*b)
+
+	block := make([][]float64, b)
+	for j := range block {
+		block[j] = make([]float64, dim)
+		if j < len(start) {
+			copy(block[j], start[j])
+		} else {
+			randomize(block[j], rng)
+		}
+	}
+	orthonormalizeBlock(block, V, rng, true)
+
+	var (
+		products int
+		steps    int
+		theta    []float64
+		order    []int
+		sym      *mat.SymDense
+		eig      mat.EigenSym
+		vecs     mat.Dense
+		ritz     = func(i, j int) float64 { return vecs.At(i, order[j]) }
+	)
+	for {
+		// W_block = A block.
+		interleave(block, x, dim)
+		g.apply(x, y, b)
+		products++
+		wb := deinterleave(y, dim, b)
+		m0 := len(V)
+		V = append(V, block...)
+		W = append(W, wb...)
+		m := len(V)
+
+		// next = W_block orthogonalized against V. In exact arithmetic A V_last only has
+		// components on the last two blocks (the Lanczos recurrence), so the first
+		// pass projects on those only; the second pass, over the whole basis, restores
+		// the orthogonality that rounding erodes. The coefficients of both passes
+		// together are the new columns of H.
+		next := make([][]float64, b)
+		for j := range next {
+			next[j] = append([]float64(nil), wb[j]...)
+		}
+		local := max(0, m0-b)
+		project(V[local:], next, h)
+		for j := range b {
+			for i := range m {
+				v := 0.0
+				if i >= local {
+					v = h[(i-local)*b+j]
+				}
+				H[i*maxBasis+m0+j] = v
+			}
+		}
+		project(V, next, h)
+		for j := range b {
+			for i := range m {
+				v := H[i*maxBasis+m0+j] + h[i*b+j]
+				if i >= m0 && i < m0+j {
+					v = 0.5 * (v + H[(m0+j)*maxBasis+i]) // symmetrize inside the new block
+				}
+				H[i*maxBasis+m0+j] = v
+				H[(m0+j)*maxBasis+i] = v
+			}
+		}
+		steps++
+		if m > pcaEveryStepUpTo && steps%2 == 1 && m < dim && m+b <= pcaMaxBasis && products < pcaMaxProducts {
+			// Rayleigh-Ritz costs O(m³): on a large basis, check every other step.
+			orthonormalizeBlock(next, V, rng, false)
+			block = next
+			continue
+		}
+
+		// Rayleigh-Ritz on span(V).
+		sym = mat.NewSymDense(m, nil)
+		for i := range m {
+			for j := i; j < m; j++ {
+				sym.SetSym(i, j, H[i*maxBasis+j])
+			}
+		}
+		if !eig.Factorize(sym, true) {
+			return nil, nil, products, false // cannot happen for a finite symmetric matrix
+		}
+		ev := eig.Values(nil)
+		vecs.Reset()
+		eig.VectorsTo(&vecs)
+		order = make([]int, m)
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(p, q int) bool { return ev[order[p]] > ev[order[q]] })
+		theta = make([]float64, m)
+		for jj, src := range order {
+			theta[jj] = ev[src]
+		}
+
+		// Residual of Ritz pair j: ‖Σ_c s_j[m0+c] next_c‖, judged against the distance
+		// of θ_j to the other Ritz values (the eigenvector error is about residual/gap).
+		gram := make([]float64, b*b)
+		for p := range b {
+			for q := p; q < b; q++ {
+				gram[p*b+q] = floats.Dot(next[p], next[q])
+				gram[q*b+p] = gram[p*b+q]
+			}
+		}
+		top := math.Max(theta[0], 0)
+		converged := true
+		for j := range nWant {
+			s2 := 0.0
+			for p := range b {
+				for q := range b {
+					s2 += ritz(m0+p, j) * ritz(m0+q, j) * gram[p*b+q]
+				}
+			}
+			gap := math.Inf(1)
+			for i := range m {
+				if i != j {
+					gap = math.Min(gap, math.Abs(theta[j]-theta[i]))
+				}
+			}
+			tol := math.Max(pcaGapTolerance*math.Min(gap, top), pcaFloor*top)
+			if math.Sqrt(math.Max(s2, 0)) > tol {
+				converged = false
+			}
+		}
+		if converged || m >= dim || products >= pcaMaxProducts {
+			out := make([][]float64, nWant)
+			for j := range nWant {
+				u := make([]float64, dim)
+				for i := range m {
+					floats.AddScaled(u, ritz(i, j), V[i])
+				}
+				out[j] = u
+			}
+			return theta[:nWant], out, products, converged || m >= dim
+		}
+
+		if m+b > pcaMaxBasis {
+			// Thick restart: keep the best Ritz vectors (and their images, exactly:
+			// A(Vs) = Ws); next stays orthogonal to them.
+			keep := min(pcaKeep, m)
+			nv := make([][]float64, keep)
+			nw := make([][]float64, keep)
+			for j := range keep {
+				nv[j] = make([]float64, dim)
+				nw[j] = make([]float64, dim)
+				for i := range m {
+					s := ritz(i, j)
+					floats.AddScaled(nv[j], s, V[i])
+					floats.AddScaled(nw[j], s, W[i])
+				}
+			}
+			V = append(V[:0], nv...)
+			W = append(W[:0], nw...)
+			for i := range keep {
+				for j := range keep {
+					H[i*maxBasis+j] = 0
+				}
+				H[i*maxBasis+i] = theta[i]
+			}
+		}
+		orthonormalizeBlock(next, V, rng, false)
+		block = next
+	}
+}
+
+// project removes from each vector of r its components along the orthonormal basis V
+// (one classical Gram-Schmidt pass) and leaves the coefficients in h[i*len(r)+j]. The
+// passes over V serve every vector of r at once.
+func project(V, r [][]float64, h []float64) {
+	b := len(r)
+	if b == 2 {
+		r0, r1 := r[0], r[1]
+		for i, v := range V {
+			h[2*i], h[2*i+1] = dot2(v, r0, r1)
+		}
+		for i, v := range V {
+			axpy2(r0, r1, -h[2*i], -h[2*i+1], v)
+		}
+		return
+	}
+	for i, v := range V {
+		for j := range b {
+			h[i*b+j] = floats.Dot(v, r[j])
+		}
+	}
+	for i, v := range V {
+		for j := range b {
+			floats.AddScaled(r[j], -h[i*b+j], v)
+		}
+	}
+}
+
+// dot2 returns v·a and v·b in one pass over v.
+func dot2(v, a, b []float64) (float64, float64) {
+	a, b = a[:len(v)], b[:len(v)]
+	var s0, s1, t0, t1 float64
+	i := 0
+	for ; i+1 < len(v); i += 2 {
+		s0 += v[i] * a[i]
+		t0 += v[i] * b[i]
+		s1 += v[i+1] * a[i+1]
+		t1 += v[i+1] * b[i+1]
+	}
+	for ; i < len(v); i++ {
+		s0 += v[i] * a[i]
+		t0 += v[i] * b[i]
+	}
+	return s0 + s1, t0 + t1
+}
+
+// axpy2 adds ca·v to a and cb·v to b in one pass over v.
+func axpy2(a, b []float64, ca, cb float64, v []float64) {
+	a, b = a[:len(v)], b[:len(v)]
+	for i, x := range v {
+		a[i] += ca * x
+		b[i] += cb * x
+	}
+}
+
+// orthonormalizeBlock makes the vectors of block orthonormal and, when againstBasis is
+// set (or a vector has to be replaced), orthogonal to basis (classical Gram-Schmidt,
+// twice). A vector that is numerically in the span of the others is replaced by a
+// pseudo-random one, so the basis keeps growing when the Krylov space is invariant
+// (a matrix of low rank).
+func orthonormalizeBlock(block, basis [][]float64, rng *rand.Rand, againstBasis bool) {
+	for j, v := range block {
+		for attempt := 0; ; attempt++ {
+			before := math.Sqrt(floats.Dot(v, v))
+			for range 2 {
+				if againstBasis || attempt > 0 {
+					for _, q := range basis {
+						if h := floats.Dot(q, v); h != 0 {
+							floats.AddScaled(v, -h, q)
+						}
+					}
+				}
+				for _, q := range block[:j] {
+					if h := floats.Dot(q, v); h != 0 {
+						floats.AddScaled(v, -h, q)
+					}
+				}
+			}
+			n := math.Sqrt(floats.Dot(v, v))
+			if n > 1e-8*before && n > 1e-300 {
+				floats.Scale(1/n, v)
+				break
+			}
+			if attempt >= 8 {
+				clear(v) // the space is exhausted (cannot happen while the basis is smaller than dim)
+				break
+			}
+			randomize(v, rng)
+		}
+	}
+}
+
+func randomize(v []float64, rng *rand.Rand) {
+	for i := range v {
+		v[i] = rng.Float64()*2 - 1
+	}
 }
 
 // normalize scales u to unit length; a zero vector stays zero.

@@ -1,6 +1,7 @@
 package polismath
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"sort"
@@ -63,7 +64,7 @@ func TestMatrix(t *testing.T) {
 	})
 }
 
-// TestPowerPCAMatchesExactEigenvectors checks the sparse block power iteration against
+// TestPowerPCAMatchesExactEigenvectors checks the sparse block Krylov eigensolver against
 // a dense eigen-decomposition of CᵀC on every fixture, independently of Polis.
 func TestPowerPCAMatchesExactEigenvectors(t *testing.T) {
 	for _, name := range polisFixtureNames {
@@ -321,4 +322,73 @@ func TestRunEdgeCases(t *testing.T) {
 			t.Fatalf("status %s, k = %d, want 3 groups", res.Status, res.K)
 		}
 	})
+}
+
+func TestNewMatrixFromRows(t *testing.T) {
+	t.Run("EqualsSetInArrivalOrder", func(t *testing.T) {
+		votes := synthConversation(5, 200, 40, 4000, 3, 0.9)
+		set := synthMatrix(votes, len(votes))
+		participants, statements := set.Participants(), set.Statements()
+		pAt, sAt := map[string]int{}, map[string]int32{}
+		for i, id := range participants {
+			pAt[id] = i
+		}
+		for j, id := range statements {
+			sAt[id] = int32(j)
+		}
+		rows := make([][]Cell, len(participants))
+		for _, v := range votes {
+			rows[pAt[v.participant]] = append(rows[pAt[v.participant]], Cell{Statement: sAt[v.statement], Vote: v.vote})
+		}
+		rowPtr, cells := []int{0}, []Cell(nil)
+		for _, r := range rows {
+			cells = append(cells, r...)
+			rowPtr = append(rowPtr, len(cells))
+		}
+		m, err := NewMatrixFromRows(participants, statements, rowPtr, cells)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.NumVotes() != set.NumVotes() {
+			t.Fatalf("%d votes, Set built %d", m.NumVotes(), set.NumVotes())
+		}
+		a, _ := Run(Input{Votes: m}, nil)
+		b, _ := Run(Input{Votes: set}, nil)
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		if string(ja) != string(jb) {
+			t.Fatal("the analyses of the two matrices differ")
+		}
+		// The lazily built index serves later edits.
+		if err := m.Set(participants[0], "new", Agree); err != nil || m.NumVotes() != set.NumVotes()+1 {
+			t.Fatalf("Set after NewMatrixFromRows: %v, %d votes", err, m.NumVotes())
+		}
+	})
+	t.Run("DeletedStatementsAndRepeatedCells", func(t *testing.T) {
+		m, err := NewMatrixFromRows([]string{"p", "q"}, []string{"a", "", "b"}, []int{0, 3, 4},
+			[]Cell{{2, Agree}, {0, Agree}, {2, Disagree}, {1, Agree}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := m.Get("p", "b"); !ok || v != Disagree || m.NumVotes() != 2 || len(m.Statements()) != 2 {
+			t.Fatalf("got %v %v, %d votes, statements %v", v, ok, m.NumVotes(), m.Statements())
+		}
+	})
+	for name, tc := range map[string]struct {
+		participants, statements []string
+		rowPtr                   []int
+		cells                    []Cell
+	}{
+		"ErrRowPtr":               {[]string{"p"}, []string{"a"}, []int{0}, nil},
+		"ErrStatementOutOfRange":  {[]string{"p"}, []string{"a"}, []int{0, 1}, []Cell{{3, Agree}}},
+		"ErrInvalidVote":          {[]string{"p"}, []string{"a"}, []int{0, 1}, []Cell{{0, 2}}},
+		"ErrDuplicateParticipant": {[]string{"p", "p"}, []string{"a"}, []int{0, 0, 0}, nil},
+		"ErrDuplicateStatement":   {[]string{"p"}, []string{"a", "a"}, []int{0, 0}, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := NewMatrixFromRows(tc.participants, tc.statements, tc.rowPtr, tc.cells); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
 }

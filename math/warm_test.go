@@ -11,7 +11,12 @@ import (
 // projections, consensus and the vote counts.
 func compareAnalyses(t *testing.T, warm, cold *Result) {
 	t.Helper()
-	const tol = 1e-8
+	compareAnalysesTol(t, warm, cold, tolPosition)
+}
+
+// compareAnalysesTol is compareAnalyses with a given absolute tolerance.
+func compareAnalysesTol(t *testing.T, warm, cold *Result, tol float64) {
+	t.Helper()
 	if len(warm.PCA.OpinionIDs) != len(cold.PCA.OpinionIDs) {
 		t.Fatalf("columns: warm %d, cold %d", len(warm.PCA.OpinionIDs), len(cold.PCA.OpinionIDs))
 	}
