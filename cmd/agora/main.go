@@ -26,6 +26,8 @@ const usage = `agora: a server for Polis-style deliberation at scale
 Usage:
   agora serve   [flags]   run a node (see agora serve -h)
   agora migrate [flags]   apply the store's migrations and exit
+  agora loadgen [flags]   load a node with virtual users and check its counters (see agora loadgen -h)
+  agora analyze DIR [--json FILE]   run the math offline on a Polis export folder
 
 Every flag can also be set with AGORA_<FLAG> in the environment
 (e.g. --http-addr is AGORA_HTTP_ADDR).
@@ -45,6 +47,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		err = runMigrate(ctx, args[1:], stdout, stderr)
+	case "loadgen":
+		err = runLoadgen(ctx, args[1:], stdout, stderr)
+	case "analyze":
+		err = runAnalyze(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
