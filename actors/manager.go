@@ -89,10 +89,6 @@ type Manager struct {
 	mu     sync.Mutex
 	actors map[string]*handle
 	closed bool
-	// fenced holds conversations another node claimed from this one, until
-	// when this node will not claim them back: two nodes whose views of the
-	// cluster disagree for a moment must not fence each other in a loop.
-	fenced map[string]time.Time
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
@@ -114,7 +110,6 @@ func NewManager(store agora.Store, batcher *persist.Batcher, cfg Config) (*Manag
 		cfg:       cfg,
 		log:       cfg.Logger,
 		actors:    map[string]*handle{},
-		fenced:    map[string]time.Time{},
 		math:      newMathPool(cfg.MathWorkers, 4096),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
@@ -245,16 +240,12 @@ func (m *Manager) send(ctx context.Context, h *handle, cmd command) (any, error)
 
 // Drop removes a conversation from memory after its writes failed
 // permanently: the actor refuses everything from now on and the next
-// request reloads the conversation from the store. After a fence (another
-// node claimed it) the conversation is not reclaimed for a moment. It must
-// not be called on the batcher's goroutine synchronously (it waits for the
-// batcher).
+// request reloads the conversation from the store (claiming it again if
+// this node owns it then; see mayActivate). It must not be called on the
+// batcher's goroutine synchronously (it waits for the batcher).
 func (m *Manager) Drop(cid string, err error) {
 	m.mu.Lock()
 	h := m.actors[cid]
-	if agora.ErrorCode(err) == agora.EFENCED && m.cfg.Placement != nil {
-		m.fenced[cid] = time.Now().Add(fenceCooldown)
-	}
 	m.mu.Unlock()
 	if h != nil {
 		m.drop(h)
@@ -402,23 +393,16 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 }
 
-// fenceCooldown is how long a node leaves a conversation that another node
-// claimed from it before it may claim it back: long enough for gossip to
-// settle which of the two owns it.
-const fenceCooldown = 2 * time.Second
-
-// mayActivate refuses to activate a conversation this node does not own
-// (the HTTP layer forwards those; this catches a view that changed in
-// between) or recently lost to a fence. m.mu must be held.
+// mayActivate refuses to activate a conversation this node does not own:
+// the HTTP layer forwards those, and this catches a view that changed in
+// between. A node fenced off a conversation it still owns by its own view
+// claims it back: two nodes whose views disagree can take a conversation
+// from each other until gossip settles (their writes then fail with 503,
+// none is applied twice or lost), and the one the settled view names keeps
+// it. m.mu must be held.
 func (m *Manager) mayActivate(cid string) error {
 	if p := m.cfg.Placement; p != nil && !p.Owns(cid) {
 		return agora.Unavailable(time.Second, "The conversation is moving to another node; try again shortly.")
-	}
-	if until, ok := m.fenced[cid]; ok {
-		if time.Now().Before(until) {
-			return agora.Unavailable(time.Second, "The conversation is moving to another node; try again shortly.")
-		}
-		delete(m.fenced, cid)
 	}
 	return nil
 }
