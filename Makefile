@@ -1,7 +1,7 @@
 # agora: the targets a developer and CI use. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: build test lint bench run
+.PHONY: build test lint bench run cluster
 
 build:
 	$(GO) build -o bin/agora ./cmd/agora
@@ -22,3 +22,7 @@ bench:
 
 run:
 	$(GO) run ./cmd/agora serve
+
+# A local 3-node cluster on 127.0.0.1-3 with a throwaway PostgreSQL.
+cluster:
+	bash scripts/cluster.sh
