@@ -25,6 +25,14 @@ import (
 //go:embed sqlite/*.sql
 var SQLite embed.FS
 
+// Postgres holds the PostgreSQL migrations under postgres/. They build the
+// same tables as SQLite's in PostgreSQL's types, and are applied by
+// persist/postgres under an advisory lock, so that nodes starting together
+// migrate a database once.
+//
+//go:embed postgres/*.sql
+var Postgres embed.FS
+
 // Migration is one schema change, ready to run.
 type Migration struct {
 	// Version orders migrations and is what a store records once the

@@ -89,7 +89,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if set[f.Name] || err != nil {
 			return
 		}
-		env := "AGORA_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(f.Name)
 		if v, ok := os.LookupEnv(env); ok {
 			if e := f.Value.Set(v); e != nil {
 				err = fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, e)
@@ -97,4 +97,16 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return err
+}
+
+// envAliases name the variables whose names api.md fixes differently from
+// the AGORA_<FLAG> rule.
+var envAliases = map[string]string{"postgres": "AGORA_POSTGRES_URL"}
+
+// envName returns the environment variable that sets a flag.
+func envName(flag string) string {
+	if env, ok := envAliases[flag]; ok {
+		return env
+	}
+	return "AGORA_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }

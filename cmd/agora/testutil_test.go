@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/persist/postgres/pgtest"
 )
 
 // testAdminToken is the admin token of every server under test.
@@ -25,12 +26,16 @@ const testAdminToken = "test-admin-token-0123456789"
 // testNodeName is the node name every server under test reports.
 const testNodeName = "e2e-node"
 
-// storeConfig points a server under test at a fresh, empty store. The
-// default is SQLite in a temporary directory. A PostgreSQL run of the same
-// suite replaces it (from an init function in a file behind a build tag)
-// with one that sets Config.Postgres to a fresh database; Restart reuses the
-// configuration, so a restarted server finds the same store either way.
+// storeConfig points a server under test at a fresh, empty store: SQLite
+// in a temporary directory, or a new PostgreSQL database for the tests that
+// TestE2EPostgres runs a second time (see e2e_postgres_test.go). Restart
+// reuses the configuration, so a restarted server finds the same store
+// either way.
 var storeConfig = func(tb testing.TB, c *ServeConfig) {
+	if onPostgres(tb) {
+		c.Postgres = pgtest.NewDatabase(tb).URL
+		return
+	}
 	c.DataDir = tb.TempDir()
 }
 
