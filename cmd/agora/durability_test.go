@@ -28,12 +28,16 @@ type serverProcess struct {
 	log                            bytes.Buffer
 }
 
+// binDir holds the binary the process tests build, removed by TestMain.
+var binDir string
+
 // buildAgora builds the binary once per test run.
 var buildAgora = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "agora-bin-")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "agora")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
@@ -41,6 +45,15 @@ var buildAgora = sync.OnceValues(func() (string, error) {
 	}
 	return bin, nil
 })
+
+// TestMain removes what the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
