@@ -106,9 +106,9 @@ func TestMigratePostgres(t *testing.T) {
 		t.Fatalf("first migrate printed %q", stdout.String())
 	}
 	stdout.Reset()
-	t.Setenv("AGORA_POSTGRES", d.URL)
+	t.Setenv("AGORA_POSTGRES_URL", d.URL)
 	if code := run([]string{"migrate"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("migrate with AGORA_POSTGRES: exit %d: %s", code, stderr.String())
+		t.Fatalf("migrate with AGORA_POSTGRES_URL: exit %d: %s", code, stderr.String())
 	}
 	if got := stdout.String(); got != "migrations: already up to date\n" {
 		t.Fatalf("second migrate printed %q", got)
