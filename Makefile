@@ -17,8 +17,7 @@ lint:
 
 # Benchmarks behind docs/PERFORMANCE.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./actors/ ./persist/...
-	$(GO) test -run '^$$' -bench 'HTTPVotes' -benchtime 20000x ./cmd/agora/
+	bash scripts/bench.sh
 
 run:
 	$(GO) run ./cmd/agora serve

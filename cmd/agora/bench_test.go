@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/agora-dev/agora/persist/postgres/pgtest"
 )
 
 // BenchmarkHTTPVotes measures durable votes per second through HTTP on one
@@ -97,8 +99,21 @@ func (s *benchServer) conversation(n int) (string, []string) {
 }
 
 func BenchmarkHTTPVotes(b *testing.B) {
+	b.Run("store=sqlite", func(b *testing.B) { benchmarkHTTPVotes(b, nil) })
+	b.Run("store=postgres", func(b *testing.B) {
+		url := pgtest.NewDatabase(b).URL
+		benchmarkHTTPVotes(b, func(c *ServeConfig) { c.Postgres = url })
+	})
+}
+
+func benchmarkHTTPVotes(b *testing.B, store func(*ServeConfig)) {
 	const clients, opinions = 200, 100
-	s := newBenchServer(b, clients, func(c *ServeConfig) { c.MaxInflight = 4 * clients })
+	s := newBenchServer(b, clients, func(c *ServeConfig) {
+		c.MaxInflight = 4 * clients
+		if store != nil {
+			store(c)
+		}
+	})
 	cid, ops := s.conversation(opinions)
 	tokens := make([]string, clients)
 	for i := range tokens {
