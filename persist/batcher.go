@@ -23,8 +23,12 @@ type Config struct {
 	// fsync over a thousand votes, small enough to commit in milliseconds.
 	MaxBatch int
 	// FlushInterval is how long the first pending event may wait for others
-	// to join its batch. Default 2ms: below the latency anyone notices, long
-	// enough to gather the writes of hundreds of concurrent clients.
+	// to join its batch. The default, 0, commits as soon as the previous
+	// commit has ended: under load the writes that arrive during one commit
+	// form the next batch anyway, and at low load no write waits for
+	// company. Measured with the replaced system's scenario at 200 VUs on
+	// SQLite, 0 gave a vote p99 of 5.7 ms against 11.6 ms with 2 ms, for the
+	// same throughput at 200 closed-loop clients (docs/PERFORMANCE.md).
 	FlushInterval time.Duration
 	// MaxPending bounds the events pending or being committed on this node.
 	// Past it Append fails with EUNAVAILABLE, so a slow or absent store turns
@@ -50,9 +54,7 @@ func (c *Config) setDefaults() {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000
 	}
-	if c.FlushInterval <= 0 {
-		c.FlushInterval = 2 * time.Millisecond
-	}
+	c.FlushInterval = max(c.FlushInterval, 0)
 	if c.MaxPending <= 0 {
 		c.MaxPending = 100_000
 	}

@@ -57,7 +57,7 @@ func bindServeFlags(fs *flag.FlagSet, c *ServeConfig) {
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token of the admin API (generated and logged once when empty)")
 	fs.StringVar(&c.NodeName, "node-name", host, "name of this node in the admin API and the cluster")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 10*time.Minute, "passivate a conversation's actor after this long without requests")
-	fs.DurationVar(&c.FlushInterval, "flush-interval", 2*time.Millisecond, "longest wait of a write for others to share its commit")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "longest wait of a write for others to share its commit (0: commit as soon as the previous commit ends)")
 	fs.IntVar(&c.FlushMax, "flush-max", 1000, "commit as soon as this many events are pending")
 	fs.IntVar(&c.MaxPending, "max-pending", 100_000, "bound on uncommitted events on this node; past it writes get 503")
 	fs.DurationVar(&c.CommitTimeout, "commit-timeout", 5*time.Second, "how long a write waits for a failing store before it is answered 503 (it stays queued)")
