@@ -43,9 +43,13 @@ type ServeConfig struct {
 	// GossipTestTimings shrinks gossip intervals to milliseconds, for tests.
 	GossipTestTimings bool
 	DrainWait         time.Duration
+	DebugAddr         string
 	ShutdownTimeout   time.Duration
 	LogLevel          string
 	LogFormat         string
+
+	// ImportMaxBytes bounds the body of a Polis import (--import-max-bytes).
+	ImportMaxBytes int
 }
 
 // bindServeFlags declares the flags of `agora serve` with their defaults.
@@ -63,12 +67,14 @@ func bindServeFlags(fs *flag.FlagSet, c *ServeConfig) {
 	fs.DurationVar(&c.CommitTimeout, "commit-timeout", 5*time.Second, "how long a write waits for a failing store before it is answered 503 (it stays queued)")
 	fs.StringVar(&c.Ack, "ack", "committed", "when writes are answered: committed (durable) or applied (faster; a crash loses the last milliseconds of writes)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 10, "writes per second per participant, burst twice as many; 0 turns it off")
+	fs.IntVar(&c.ImportMaxBytes, "import-max-bytes", 256<<20, "largest body of POST /admin/import/polis (a whole Polis export); the JSON endpoints keep 64 KiB")
 	fs.IntVar(&c.MaxInflight, "max-inflight", 512, "bound on requests waiting for one conversation; past it 429")
 	fs.DurationVar(&c.MathInterval, "math-interval", 200*time.Millisecond, "shortest time between two analyses of one conversation; changes within it coalesce")
 	fs.StringVar(&c.GossipAddr, "gossip-addr", "", "host:port of this node's cluster gossip (UDP and TCP); set to run in a cluster, which requires --postgres")
 	fs.StringVar(&c.Join, "join", "", "host:port,... of cluster members to join (retried until one answers)")
 	fs.BoolVar(&c.GossipTestTimings, "gossip-test-timings", false, "gossip every few milliseconds and declare a silent node dead within about 200ms (for tests on one machine)")
 	fs.DurationVar(&c.DrainWait, "drain-wait", time.Second, "on shutdown in a cluster, how long to let the draining state spread before handing conversations off")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "address of a separate listener for pprof (/debug/pprof/); off when empty")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "deadline of a graceful shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
@@ -193,8 +199,16 @@ func (m *Main) Run(ctx context.Context) error {
 		Cluster:    m.Cluster,
 		Forwarder:  forwarder,
 		Logger:     m.Logger,
+
+		Polis:             actors.NewPolis(store, m.Manager),
+		ImportMaxBodySize: c.ImportMaxBytes,
 	}, m.Manager, m.Participants, store)
 	m.HTTP.OpenListener(ln)
+	if c.DebugAddr != "" {
+		if err := m.startDebug(c.DebugAddr); err != nil {
+			return err
+		}
+	}
 	m.Logger.Info("agora is serving", "http_addr", m.HTTP.Addr(), "data_dir", c.DataDir, "ack", c.Ack,
 		"node", c.NodeName, "gossip_addr", c.GossipAddr)
 	return nil
