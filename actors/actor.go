@@ -15,7 +15,6 @@ package actors
 
 import (
 	"fmt"
-	"log/slog"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -120,15 +119,23 @@ func (a *convActor) maybeAnalyze() {
 	if a.s.an != nil {
 		prev = a.s.an.state
 	}
-	pid, engine, log := a.pid, a.m.engine, a.m.log
+	pid, engine, log, observe := a.pid, a.m.engine, a.m.log, a.m.cfg.OnAnalysis
 	if !a.m.math.trySubmit(func() {
+		start := time.Now()
 		defer func() {
 			if r := recover(); r != nil {
 				log.Error("the math panicked; the previous analysis stays", "conversation", snap.cid, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 				engine.Send(pid, analysisDone{})
+				if observe != nil {
+					observe(time.Since(start), false)
+				}
 			}
 		}()
-		engine.Send(pid, analysisDone{a: compute(snap, prev)})
+		an := compute(snap, prev)
+		if observe != nil {
+			observe(time.Since(start), an != nil)
+		}
+		engine.Send(pid, analysisDone{a: an})
 	}) {
 		a.scheduleAnalysis(a.m.cfg.MathInterval) // the pool is saturated: try again later
 		return
@@ -246,15 +253,16 @@ func (h *handle) state() agora.ActorState {
 }
 
 // deadLetters answers commands that reached an actor after it stopped, so
-// that no caller waits for a reply that will never come.
-func deadLetters(log *slog.Logger) actor.Producer {
-	return func() actor.Receiver { return deadLetterReceiver{log} }
+// that no caller waits for a reply that will never come, and counts them.
+func deadLetters(count *atomic.Uint64) actor.Producer {
+	return func() actor.Receiver { return deadLetterReceiver{count} }
 }
 
-type deadLetterReceiver struct{ log *slog.Logger }
+type deadLetterReceiver struct{ count *atomic.Uint64 }
 
 func (d deadLetterReceiver) Receive(c *actor.Context) {
 	if dl, ok := c.Message().(actor.DeadLetterEvent); ok {
+		d.count.Add(1)
 		if e, ok := dl.Message.(*envelope); ok {
 			e.reply <- reply{err: errReloading}
 		}

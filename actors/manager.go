@@ -45,6 +45,9 @@ type Config struct {
 	// Placement says which conversations this node may hold; nil owns
 	// them all (a single node).
 	Placement agora.Placement
+	// OnAnalysis, when set, is told how long each run of the math took
+	// (for metrics); it runs on a math worker.
+	OnAnalysis func(took time.Duration, ok bool)
 	// NodeName is recorded as the owner of the conversations this node
 	// claims.
 	NodeName string
@@ -84,6 +87,8 @@ type Manager struct {
 	cfg     Config
 	log     *slog.Logger
 	gen     atomic.Uint64
+	// deadLetters counts commands that reached a stopped actor.
+	deadLetters atomic.Uint64
 	math    *mathPool
 
 	mu     sync.Mutex
@@ -114,7 +119,7 @@ func NewManager(store agora.Store, batcher *persist.Batcher, cfg Config) (*Manag
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
-	engine.Subscribe(engine.Spawn(deadLetters(m.log), "deadletters"))
+	engine.Subscribe(engine.Spawn(deadLetters(&m.deadLetters), "deadletters"))
 	go m.sweep()
 	return m, nil
 }
@@ -437,4 +442,28 @@ func (m *Manager) Rebalance() {
 	if len(moving) > 0 {
 		m.log.Info("handing off conversations after a membership change", "conversations", len(moving))
 	}
+}
+
+// Stats is a snapshot of a node's actors, for metrics.
+type Stats struct {
+	Live        int    // actors activated and not stopping
+	Inflight    int    // commands waiting for an actor
+	Pending     int    // writes appended and not yet settled
+	MathQueue   int    // snapshots waiting for a math worker
+	DeadLetters uint64 // commands that reached a stopped actor
+}
+
+// Stats returns a snapshot of the node's actors.
+func (m *Manager) Stats() Stats {
+	s := Stats{MathQueue: len(m.math.jobs), DeadLetters: m.deadLetters.Load()}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, h := range m.actors {
+		if h.loaded() && !h.stopping {
+			s.Live++
+		}
+		s.Inflight += int(h.inflight.Load())
+		s.Pending += int(h.pending.Load())
+	}
+	return s
 }

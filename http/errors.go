@@ -49,7 +49,7 @@ func (s *Server) writeError(ctx *fasthttp.RequestCtx, err error) {
 	code := agora.ErrorCode(err)
 	status := statusOf(code)
 	if code == agora.EINTERNAL {
-		s.log.Error("internal error", "method", string(ctx.Method()), "path", string(ctx.Path()), "err", err)
+		s.log.Error("internal error", "request_id", requestID(ctx), "method", string(ctx.Method()), "path", string(ctx.Path()), "err", err)
 	}
 	if d := agora.ErrorRetryAfter(err); d > 0 {
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int((d+999_999_999)/1_000_000_000))))
@@ -79,7 +79,7 @@ func (s *Server) serverError(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	if err == fasthttp.ErrBodyTooLarge {
-		s.writeError(ctx, agora.Errorf(agora.ETOOLARGE, "The request body is over the limit of %d bytes.", s.cfg.MaxBodySize))
+		s.writeError(ctx, s.bodyTooLarge(ctx))
 		return
 	}
 	s.writeError(ctx, agora.Errorf(agora.EINVALID, "The request could not be parsed as HTTP."))

@@ -47,10 +47,12 @@ func (s *Server) forwardIfRemote(ctx *fasthttp.RequestCtx) bool {
 	}
 	resp, err := s.cfg.Forwarder.Forward(owner.HTTPAddr, req)
 	if err != nil {
+		s.countForward("error")
 		s.log.Warn("forwarding to a conversation's owner failed", "owner", owner.Name, "err", err)
 		s.writeError(ctx, agora.Unavailable(time.Second, "The node that owns this conversation is not answering; try again shortly."))
 		return true
 	}
+	s.countForward("ok")
 	for _, h := range resp.Header {
 		ctx.Response.Header.Set(h[0], h[1])
 	}

@@ -31,6 +31,7 @@ type handlerFunc func(ctx *fasthttp.RequestCtx, c agora.Caller) error
 
 func (s *Server) routes() *router.Router {
 	r := router.New()
+	r.SaveMatchedRoutePath = true
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleOPTIONS = false
@@ -79,11 +80,14 @@ func (s *Server) routes() *router.Router {
 	r.POST("/admin/conversations/{cid}/passivate", s.handle(authAdmin, false, s.adminPassivate))
 	r.GET("/admin/cluster", s.handle(authAdmin, false, s.adminCluster))
 	r.PUT("/admin/participants/{pid}/role", s.handle(authAdmin, false, s.adminSetRole))
+	r.POST(importPolisPath, s.importPolis)
+	r.GET("/admin/conversations/{cid}/export/polis/{file}", s.handle(authAdmin, false, s.exportPolis))
 
 	r.POST(cluster.ForwardPath, s.forwarded)
 	r.GET("/healthz", s.handle(authNone, false, s.healthz))
 	r.GET("/readyz", s.handle(authNone, false, s.readyz))
 	r.GET("/openapi.yaml", s.handle(authNone, false, s.openapi))
+	r.GET("/metrics", s.handle(authNone, false, s.metrics))
 	return r
 }
 

@@ -35,6 +35,14 @@ type Config struct {
 	AdminToken string
 	// MaxBodySize bounds request bodies (413 past it). Default 64 KiB.
 	MaxBodySize int
+	// ImportMaxBodySize bounds the body of POST /admin/import/polis, a whole
+	// Polis export (413 past it); the JSON endpoints keep MaxBodySize.
+	// Default 256 MiB: the largest production conversation (113K votes)
+	// uploads in a few MB.
+	ImportMaxBodySize int
+	// Polis imports and exports Polis open data; nil answers those
+	// endpoints 404.
+	Polis agora.PolisService
 	// MaxHeaderSize bounds request headers (431 past it). Default 16 KiB.
 	MaxHeaderSize int
 	// RateLimit is each participant's sustained writes per second, with a
@@ -47,6 +55,8 @@ type Config struct {
 	// Forwarder. nil serves everything locally (a single node).
 	Cluster   *cluster.Cluster
 	Forwarder *cluster.Forwarder
+	// Metrics, when set, times every request and serves /metrics.
+	Metrics *Metrics
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -57,6 +67,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBodySize <= 0 {
 		c.MaxBodySize = 64 << 10
+	}
+	if c.ImportMaxBodySize <= 0 {
+		c.ImportMaxBodySize = 256 << 20
 	}
 	if c.MaxHeaderSize <= 0 {
 		c.MaxHeaderSize = 16 << 10
@@ -111,10 +124,12 @@ func NewServer(cfg Config, conversations agora.ConversationService, participants
 	}
 	s.router = s.routes()
 	s.srv = &fasthttp.Server{
-		Handler:                      s.router.Handler,
+		Handler:                      s.instrument(s.router.Handler),
 		ErrorHandler:                 s.serverError,
 		Name:                         "agora",
 		MaxRequestBodySize:           max(cfg.MaxBodySize, minReadBodySize),
+		HeaderReceived:               s.requestConfig,
+		ExpectHandler:                s.expectContinue,
 		ReadBufferSize:               cfg.MaxHeaderSize,
 		ReadTimeout:                  30 * time.Second,
 		WriteTimeout:                 30 * time.Second,

@@ -46,6 +46,10 @@ type Config struct {
 	// memory and reload from the store so that memory never diverges from
 	// what is committed.
 	OnDrop func(conversationID string, err error)
+	// OnCommit, when set, is told of every committed transaction: its
+	// events and how long the store took (for metrics). It runs on the
+	// batcher's goroutine and must be quick.
+	OnCommit func(events int, took time.Duration)
 	// Logger receives store errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -383,6 +387,9 @@ func (b *Batcher) commit(events []agora.Event, waiters []waiter) error {
 			b.stats.LastBatch = len(events)
 			b.stats.LastFlush = time.Since(start)
 			b.mu.Unlock()
+			if b.cfg.OnCommit != nil {
+				b.cfg.OnCommit(len(events), time.Since(start))
+			}
 			return nil
 		}
 		b.mu.Lock()
