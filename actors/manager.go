@@ -89,7 +89,7 @@ type Manager struct {
 	gen     atomic.Uint64
 	// deadLetters counts commands that reached a stopped actor.
 	deadLetters atomic.Uint64
-	math    *mathPool
+	math        *mathPool
 
 	mu     sync.Mutex
 	actors map[string]*handle
