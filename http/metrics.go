@@ -56,7 +56,9 @@ func (s *Server) instrument(next fasthttp.RequestHandler) fasthttp.RequestHandle
 		}
 		ctx.SetUserValue(requestIDHeader, string(id))
 		ctx.Response.Header.SetBytesV(requestIDHeader, id)
-		next(ctx)
+		if !s.cors(ctx) {
+			next(ctx)
+		}
 		if s.cfg.Metrics == nil {
 			return
 		}

@@ -57,6 +57,12 @@ type Config struct {
 	Forwarder *cluster.Forwarder
 	// Metrics, when set, times every request and serves /metrics.
 	Metrics *Metrics
+	// CORSOrigins lists the browser origins allowed to call the API ("*"
+	// for any); empty sends no CORS headers.
+	CORSOrigins []string
+	// MaxConns bounds the connections served at once; past it new ones get
+	// 503. Default 10,000.
+	MaxConns int
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -73,6 +79,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxHeaderSize <= 0 {
 		c.MaxHeaderSize = 16 << 10
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10_000
 	}
 	if c.IdempotencyTTL <= 0 {
 		c.IdempotencyTTL = 10 * time.Minute
@@ -125,6 +134,7 @@ func NewServer(cfg Config, conversations agora.ConversationService, participants
 	s.router = s.routes()
 	s.srv = &fasthttp.Server{
 		Handler:                      s.instrument(s.router.Handler),
+		Concurrency:                  cfg.MaxConns,
 		ErrorHandler:                 s.serverError,
 		Name:                         "agora",
 		MaxRequestBodySize:           max(cfg.MaxBodySize, minReadBodySize),

@@ -36,3 +36,13 @@ else
 fi
 echo "== go test -race"
 go test -race -timeout 15m ./...
+echo "== fuzz (a few seconds per target; longer runs: FUZZTIME=1m make test)"
+fuzztime=${FUZZTIME:-3s}
+for target in \
+  "FuzzDecodeBody ./http" "FuzzCheckSurrogates ./http" \
+  "FuzzDecodeRequest ./cluster" "FuzzDecodeResponse ./cluster" \
+  "FuzzReadVotes ./polis" "FuzzReadComments ./polis" \
+  "FuzzRun ./math"; do
+  set -- $target
+  go test -run '^$' -fuzz "^$1\$" -fuzztime "$fuzztime" "$2"
+done

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -38,12 +37,7 @@ func (m *Main) startCluster(httpAddr string) error {
 	if c.Postgres == "" {
 		return fmt.Errorf("%w: a cluster (--gossip-addr) requires --postgres: its nodes share one store", errUsage)
 	}
-	var seeds []string
-	for _, s := range strings.Split(c.Join, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			seeds = append(seeds, s)
-		}
-	}
+	seeds := splitList(c.Join)
 	cfg := cluster.Config{
 		NodeName:   c.NodeName,
 		GossipAddr: c.GossipAddr,
