@@ -146,7 +146,9 @@ func TestHostileRequests(t *testing.T) {
 			"/v1/conversations/%s/analysis", "/admin/conversations/%s/state", "/admin/participants/%s/role"} {
 			p := fmt.Sprintf(tmpl, id)
 			for _, method := range []string{"GET", "PUT", "DELETE"} {
-				work <- func() { send("id "+p, method, p, author, "application/json", []byte(`{"vote":"agree","role":"moderator"}`)) }
+				work <- func() {
+					send("id "+p, method, p, author, "application/json", []byte(`{"vote":"agree","role":"moderator"}`))
+				}
 			}
 		}
 	}
