@@ -48,6 +48,9 @@ func EncodeRequest(r *Request) ([]byte, error) { return msgpack.Marshal(r) }
 
 // DecodeRequest decodes a forwarded request, refusing malformed frames.
 func DecodeRequest(b []byte) (*Request, error) {
+	if !validFrame(b) {
+		return nil, errMalformedFrame
+	}
 	var r Request
 	if err := msgpack.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("cluster: malformed forwarded request: %w", err)
@@ -68,6 +71,9 @@ func EncodeResponse(r *Response) ([]byte, error) { return msgpack.Marshal(r) }
 
 // DecodeResponse decodes an owner's answer.
 func DecodeResponse(b []byte) (*Response, error) {
+	if !validFrame(b) {
+		return nil, errMalformedFrame
+	}
 	var r Response
 	if err := msgpack.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("cluster: malformed forwarded response: %w", err)
