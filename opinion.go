@@ -50,6 +50,11 @@ type Opinion struct {
 	// answer 404 everywhere.
 	Deleted    bool   `json:"-"`
 	ExternalID string `json:"external_id,omitempty"`
+	// IsMeta marks a meta statement of an imported Polis conversation (a
+	// question about the participant, not an opinion): shown and counted
+	// like any opinion, but left out of the math as Polis does. Only
+	// imports set it; the stores persist it from ImportConversation.
+	IsMeta bool `json:"is_meta,omitempty"`
 	// Seq orders the opinions of one conversation by creation, from 0.
 	Seq int `json:"-"`
 }

@@ -39,6 +39,27 @@ type Store interface {
 	// is created with epoch 1 by its EventConversationCreated.
 	ClaimConversation(ctx context.Context, id, node string) (int64, error)
 
+	// ImportConversation writes a whole new conversation (Import) in one
+	// transaction, all or nothing, by the store's bulk path (multi-row
+	// statements, COPY): the conversation at epoch 1, its participants,
+	// opinions, current votes and vote history. EINVALID when the import is
+	// malformed or violates a constraint (an id that exists, a vote on an
+	// unknown opinion); EUNAVAILABLE as for Apply. Nothing is written then.
+	ImportConversation(ctx context.Context, im *Import) error
+
+	// VoteHistory streams a conversation's vote history to fn in commit
+	// order, cancels included (flagged), votes on deleted opinions too. It
+	// is for exports and audits: the history has no index, so it scans.
+	// ENOTFOUND for an unknown or deleted conversation; fn's error ends the
+	// stream and is returned unchanged.
+	VoteHistory(ctx context.Context, cid string, fn func(HistoryVote) error) error
+
+	// ConversationParticipants streams, each once and in no set order, the
+	// participants who voted in a conversation (its history) or authored
+	// one of its opinions, without their token hash: exports read their
+	// external ids. ENOTFOUND for an unknown or deleted conversation.
+	ConversationParticipants(ctx context.Context, cid string, fn func(Participant) error) error
+
 	// Ping checks that the store answers (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -29,6 +29,7 @@ type mathSnapshot struct {
 	opinionIDs   []string // by opinion index; "" for deleted opinions
 	seqLimit     int      // opinions with a Seq from here on are newer than the snapshot
 	moderatedOut []string
+	meta         []string // meta statements of an import: out of the math, as in Polis
 	visible      []string
 	voterIDs     []string
 	// cells holds every voter's row back to back, voters in order of
@@ -59,6 +60,9 @@ func (s *conversation) snapshotForMath() *mathSnapshot {
 			continue
 		}
 		snap.opinionIDs[i] = o.ID
+		if o.IsMeta {
+			snap.meta = append(snap.meta, o.ID)
+		}
 		if o.Status == agora.StatusVisible {
 			snap.visible = append(snap.visible, o.ID)
 		} else {
@@ -105,7 +109,7 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 		return nil // the snapshot is built by the actor: an error here is a bug
 	}
 	statements := append(append([]string(nil), snap.visible...), snap.moderatedOut...)
-	res, state := polismath.Run(polismath.Input{Votes: m, ModeratedOut: snap.moderatedOut, Statements: statements}, prev)
+	res, state := polismath.Run(polismath.Input{Votes: m, ModeratedOut: snap.moderatedOut, Meta: snap.meta, Statements: statements}, prev)
 	a := &analysis{
 		version:         snap.version,
 		seqLimit:        snap.seqLimit,

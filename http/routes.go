@@ -65,6 +65,7 @@ func (s *Server) routes() *router.Router {
 	r.DELETE(op, s.handle(authRequired, true, s.deleteOpinion))
 	r.GET(conv+"/next", s.handle(authRequired, false, s.nextOpinion))
 	r.GET(conv+"/analysis", s.handle(authNone, false, s.analysis))
+	r.GET(conv+"/events", s.handle(authNone, false, s.events))
 
 	r.PUT(op+"/vote", s.handle(authRequired, true, s.vote))
 	r.DELETE(op+"/vote", s.handle(authRequired, true, s.cancelVote))

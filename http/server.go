@@ -61,8 +61,13 @@ type Config struct {
 	// for any); empty sends no CORS headers.
 	CORSOrigins []string
 	// MaxConns bounds the connections served at once; past it new ones get
-	// 503. Default 10,000.
+	// 503. Default 100,000 (live-update streams hold a connection each).
 	MaxConns int
+	// Streams opens live-update streams; nil answers 404 on /events.
+	Streams Streams
+	// MaxStreams bounds the open live-update streams of this node; past it
+	// new ones get 503. Default 50,000.
+	MaxStreams int
 	// Logger receives internal errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -81,7 +86,10 @@ func (c *Config) setDefaults() {
 		c.MaxHeaderSize = 16 << 10
 	}
 	if c.MaxConns <= 0 {
-		c.MaxConns = 10_000
+		c.MaxConns = 100_000
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 50_000
 	}
 	if c.IdempotencyTTL <= 0 {
 		c.IdempotencyTTL = 10 * time.Minute
@@ -112,9 +120,12 @@ type Server struct {
 	router   *router.Router
 	ln       net.Listener
 	draining atomic.Bool
-	limiter  *rateLimiter
-	idem     *idempotency
-	stopGC   chan struct{}
+	// streams counts open live-update streams; stopStreams ends them.
+	streams     atomic.Int64
+	stopStreams chan struct{}
+	limiter     *rateLimiter
+	idem        *idempotency
+	stopGC      chan struct{}
 }
 
 // NewServer builds a server over the services.
@@ -130,6 +141,7 @@ func NewServer(cfg Config, conversations agora.ConversationService, participants
 		limiter:       newRateLimiter(cfg.RateLimit),
 		idem:          newIdempotency(cfg.IdempotencyTTL),
 		stopGC:        make(chan struct{}),
+		stopStreams:   make(chan struct{}),
 	}
 	s.router = s.routes()
 	s.srv = &fasthttp.Server{
@@ -189,6 +201,11 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 // Close stops accepting connections and waits for the requests underway.
 func (s *Server) Close(ctx context.Context) error {
 	s.draining.Store(true)
+	select {
+	case <-s.stopStreams:
+	default:
+		close(s.stopStreams) // streams would hold the shutdown open
+	}
 	select {
 	case <-s.stopGC:
 	default:

@@ -35,6 +35,11 @@ var e2ePostgresSuite = []e2eTest{
 	{"TestE2EChurn", TestE2EChurn},
 	{"TestE2EAdmission", TestE2EAdmission},
 	{"TestE2EAnalysis", TestE2EAnalysis},
+	{"TestE2EPolisImport", TestE2EPolisImport},
+	{"TestE2EPolisRoundTrip", TestE2EPolisRoundTrip},
+	{"TestE2EPolisImportErrors", TestE2EPolisImportErrors},
+	{"TestE2EPolisExport", TestE2EPolisExport},
+	{"TestE2EPolisGen", TestE2EPolisGen},
 }
 
 // e2eTest is one top-level test of the end-to-end suite.

@@ -28,6 +28,9 @@ Usage:
   agora migrate [flags]   apply the store's migrations and exit
   agora loadgen [flags]   load a node with virtual users and check its counters (see agora loadgen -h)
   agora analyze DIR [--json FILE]   run the math offline on a Polis export folder
+  agora import polis DIR --server URL       upload a Polis export folder (admin token: AGORA_ADMIN_TOKEN)
+  agora export polis CID DIR --server URL   write a conversation's Polis export files into DIR
+  agora gen --server URL [flags]            create a synthetic conversation (see agora gen -h)
 
 Every flag can also be set with AGORA_<FLAG> in the environment
 (e.g. --http-addr is AGORA_HTTP_ADDR).
@@ -51,6 +54,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runLoadgen(ctx, args[1:], stdout, stderr)
 	case "analyze":
 		err = runAnalyze(args[1:], stdout, stderr)
+	case "import":
+		err = runImport(ctx, args[1:], stdout, stderr)
+	case "export":
+		err = runExport(ctx, args[1:], stdout, stderr)
+	case "gen":
+		err = runGen(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -28,7 +28,7 @@ const (
 	sqlLoadBegin        = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`
 	sqlLoadConversation = `SELECT ` + conversationColumns + ` FROM conversations WHERE id = $1 AND deleted_at IS NULL`
 	sqlLoadOpinions     = `SELECT id, conversation_id, author_id, text, created_at, is_seed, status,
-		moderation_reason, moderation_explanation, moderated_at, deleted_at, external_id, seq
+		moderation_reason, moderation_explanation, moderated_at, deleted_at, external_id, seq, is_meta
 		FROM opinions WHERE conversation_id = $1
 		AND EXISTS (SELECT 1 FROM conversations WHERE id = $1 AND deleted_at IS NULL) ORDER BY seq`
 	sqlLoadVotes = `SELECT participant_id, opinion_id, vote, updated_at FROM votes WHERE conversation_id = $1
@@ -322,7 +322,7 @@ func scanOpinion(row pgx.Row) (agora.Opinion, error) {
 	var moderatedAt, deletedAt *time.Time
 	var seq int32
 	if err := row.Scan(&o.ID, &o.ConversationID, &o.AuthorID, &o.Text, &o.CreatedAt, &o.IsSeed, &status,
-		&reason, &explanation, &moderatedAt, &deletedAt, &external, &seq); err != nil {
+		&reason, &explanation, &moderatedAt, &deletedAt, &external, &seq, &o.IsMeta); err != nil {
 		return o, err
 	}
 	o.Text, o.CreatedAt, o.Status, o.Seq = decodeText(o.Text), o.CreatedAt.UTC(), agora.OpinionStatus(status), int(seq)

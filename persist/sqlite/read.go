@@ -38,7 +38,7 @@ func prepareReads(ctx context.Context, r *sql.DB) (*readStatements, error) {
 	p := preparer{ctx: ctx, db: r}
 	s.conversation = p.prepare(`SELECT ` + conversationColumns + ` FROM conversations WHERE id = ? AND deleted_at IS NULL`)
 	s.opinions = p.prepare(`SELECT id, conversation_id, author_id, text, created_at, is_seed, status,
-		moderation_reason, moderation_explanation, moderated_at, deleted_at, external_id, seq
+		moderation_reason, moderation_explanation, moderated_at, deleted_at, external_id, seq, is_meta
 		FROM opinions WHERE conversation_id = ? ORDER BY seq`)
 	s.votes = p.prepare(`SELECT participant_id, opinion_id, vote, updated_at FROM votes WHERE conversation_id = ?`)
 	// One statement reads one snapshot, so the three counts agree.
@@ -287,15 +287,15 @@ func scanConversation(s scanner) (agora.Conversation, error) {
 
 func scanOpinion(s scanner) (agora.Opinion, error) {
 	var o agora.Opinion
-	var created, seed int64
+	var created, seed, meta int64
 	var status string
 	var reason, explanation, external sql.NullString
 	var moderatedAt, deletedAt sql.NullInt64
 	if err := s.Scan(&o.ID, &o.ConversationID, &o.AuthorID, &o.Text, &created, &seed, &status,
-		&reason, &explanation, &moderatedAt, &deletedAt, &external, &o.Seq); err != nil {
+		&reason, &explanation, &moderatedAt, &deletedAt, &external, &o.Seq, &meta); err != nil {
 		return o, err
 	}
-	o.CreatedAt, o.IsSeed, o.Status = fromMicros(created), seed != 0, agora.OpinionStatus(status)
+	o.CreatedAt, o.IsSeed, o.Status, o.IsMeta = fromMicros(created), seed != 0, agora.OpinionStatus(status), meta != 0
 	o.Deleted, o.ExternalID = deletedAt.Valid, external.String
 	if moderatedAt.Valid {
 		o.Moderation = &agora.Moderation{Reason: agora.Reason(reason.String), Explanation: explanation.String,

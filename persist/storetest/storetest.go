@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) agora.Store) {
 	t.Run("RecountConversation", func(t *testing.T) { testRecount(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Fencing", func(t *testing.T) { testFencing(t, open) })
+	t.Run("Import", func(t *testing.T) { testImport(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		s := open(t)
 		if err := s.Ping(context.Background()); err != nil {
