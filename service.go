@@ -72,8 +72,10 @@ type ActorState struct {
 	LastActiveAt   time.Time `json:"last_active_at"`
 	AnalysisVotes  int       `json:"analysis_votes"`
 	Epoch          int64     `json:"epoch"`
-	Locked         *bool     `json:"locked,omitempty"`
-	Owner          string    `json:"owner,omitempty"`
+	// Streams counts the open live-update streams of the conversation.
+	Streams int    `json:"streams"`
+	Locked  *bool  `json:"locked,omitempty"`
+	Owner   string `json:"owner,omitempty"`
 }
 
 // Placement says which conversations this node owns. A single node owns

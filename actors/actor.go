@@ -14,6 +14,7 @@
 package actors
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
@@ -59,6 +60,9 @@ type handle struct {
 	voters     atomic.Int32
 	locked     atomic.Bool
 	analysis   atomic.Pointer[analysis] // the latest, published by the actor
+	// hub fans committed changes out to live-update streams; set before
+	// ready is closed.
+	hub *hub
 }
 
 // convActor is the hollywood receiver of one conversation.
@@ -91,6 +95,8 @@ func (a *convActor) Receive(c *actor.Context) {
 		} else if a.s.an == nil || msg.a.version >= a.s.an.version {
 			a.s.an = msg.a
 			a.h.analysis.Store(msg.a)
+			b, _ := json.Marshal(map[string]any{"computed_at": msg.a.computedAt, "votes_included": msg.a.votes, "k": msg.a.k})
+			a.h.hub.publish(EventAnalysis, b)
 		}
 		a.maybeAnalyze()
 	case analysisDue:
@@ -182,10 +188,13 @@ func (a *convActor) handle(e *envelope) {
 	if a.m.cfg.AckApplied {
 		e.reply <- reply{value: res}
 	}
-	ackApplied, cid := a.m.cfg.AckApplied, a.h.cid
+	ackApplied, cid, hub, n := a.m.cfg.AckApplied, a.h.cid, a.h.hub, a.s.notesOf(events)
 	a.maybeAnalyze()
 	a.m.batcher.Append(events, w, func(err error) {
 		a.h.pending.Add(-1)
+		if err == nil {
+			hub.post(n)
+		}
 		if !ackApplied {
 			e.reply <- reply{value: res, err: err}
 		} else if err != nil {
@@ -221,6 +230,13 @@ func (a *convActor) publish() {
 
 var errReloading = agora.Unavailable(time.Second, "The conversation is being reloaded; try again shortly.")
 
+func (h *handle) streamCount() int {
+	if h.hub == nil {
+		return 0
+	}
+	return h.hub.subscribers()
+}
+
 func (h *handle) analysisVotes() int {
 	if a := h.analysis.Load(); a != nil {
 		return a.votes
@@ -249,6 +265,7 @@ func (h *handle) state() agora.ActorState {
 		LastActiveAt:   time.Unix(0, h.lastActive.Load()).UTC(),
 		Epoch:          h.epoch,
 		AnalysisVotes:  h.analysisVotes(),
+		Streams:        h.streamCount(),
 	}
 }
 

@@ -212,6 +212,7 @@ func (m *Manager) load(h *handle) {
 
 func (m *Manager) spawn(h *handle, s *conversation) {
 	a := &convActor{m: m, h: h, s: s}
+	h.hub = newHub(s.conv.Counters)
 	a.publish()
 	id := h.cid + "." + strconv.FormatUint(m.gen.Add(1), 10)
 	h.pid = m.engine.Spawn(func() actor.Receiver { return a }, "conversation",
@@ -301,6 +302,7 @@ func (m *Manager) retire(h *handle) {
 			m.log.Warn("waiting for the store before a conversation can be reloaded", "conversation", h.cid, "err", err)
 		}
 	}
+	h.hub.close()
 	m.mu.Lock()
 	if m.actors[h.cid] == h {
 		delete(m.actors, h.cid)
@@ -325,7 +327,7 @@ func (m *Manager) sweep() {
 		var idle []*handle
 		m.mu.Lock()
 		for _, h := range m.actors {
-			if !h.stopping && h.loaded() && h.inflight.Load() == 0 && h.pending.Load() == 0 && h.lastActive.Load() < idleSince {
+			if !h.stopping && h.loaded() && h.inflight.Load() == 0 && h.pending.Load() == 0 && h.lastActive.Load() < idleSince && h.hub.subscribers() == 0 {
 				h.stopping = true
 				idle = append(idle, h)
 			}

@@ -258,3 +258,16 @@ func (m *Manager) newOwnedID() (string, error) {
 	}
 	return "", agora.Unavailable(time.Second, "This node is not serving conversations; try again shortly.")
 }
+
+// Subscribe opens a live-update stream of a conversation, resuming after
+// lastEventID when the node still holds what followed it (else the
+// backlog starts with a reset event). The subscription holds no command
+// slot: it only listens.
+func (m *Manager) Subscribe(ctx context.Context, cid, lastEventID string) (*Subscription, error) {
+	h, release, err := m.live(ctx, cid)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return h.hub.subscribe(lastEventID)
+}

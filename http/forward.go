@@ -3,11 +3,16 @@ package http
 import (
 	"time"
 
+	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 
 	"github.com/agora-dev/agora"
 	"github.com/agora-dev/agora/cluster"
 )
+
+// eventsRoute is the live-update stream, relayed as a stream rather than
+// as one frame.
+const eventsRoute = "/v1/conversations/{cid}/events"
 
 // hopsKey is the user value that tells a handler how often the request it
 // runs was forwarded already.
@@ -28,6 +33,10 @@ func (s *Server) forwardIfRemote(ctx *fasthttp.RequestCtx) bool {
 	}
 	if owner.Name == s.cfg.Cluster.Self() {
 		return false
+	}
+	if route, _ := ctx.UserValue(router.MatchedRoutePathParam).(string); route == eventsRoute {
+		s.proxyStream(ctx, owner)
+		return true
 	}
 	hops, _ := ctx.UserValue(hopsKey).(int)
 	if hops >= cluster.MaxHops {

@@ -1293,7 +1293,7 @@ func TestE2EAdmin(t *testing.T) {
 	t.Run("state describes the conversation's actor", func(t *testing.T) {
 		r := ts.do(t, "GET", statePath, testAdminToken, nil)
 		requireKeys(t, "state", r.object(t), "conversation_id", "opinions", "votes", "participants", "pending_writes",
-			"mailbox", "last_active_at", "analysis_votes", "epoch", "locked", "owner")
+			"mailbox", "last_active_at", "analysis_votes", "epoch", "streams", "locked", "owner")
 		state = expect[actorStateJSON](t, r, http.StatusOK)
 		if state.ConversationID != c.ID || state.Opinions != want.opinions || state.Votes != want.votes ||
 			state.Participants != want.participants || state.PendingWrites != 0 || state.Locked == nil || *state.Locked ||
@@ -1323,7 +1323,7 @@ func TestE2EAdmin(t *testing.T) {
 		found := false
 		for i, a := range list.Actors {
 			requireKeys(t, "actor", obj["actors"].([]any)[i].(map[string]any), "conversation_id", "opinions", "votes",
-				"participants", "pending_writes", "mailbox", "last_active_at", "analysis_votes", "epoch")
+				"participants", "pending_writes", "mailbox", "last_active_at", "analysis_votes", "epoch", "streams")
 			if a.ConversationID == c.ID {
 				found = true
 				if a.Opinions != want.opinions || a.Votes != want.votes || a.Participants != want.participants {

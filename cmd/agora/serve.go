@@ -44,6 +44,9 @@ type ServeConfig struct {
 	GossipTestTimings bool
 	DrainWait         time.Duration
 	DebugAddr         string
+	CORSOrigins       string
+	MaxConns          int
+	MaxStreams        int
 	ShutdownTimeout   time.Duration
 	LogLevel          string
 	LogFormat         string
@@ -74,6 +77,9 @@ func bindServeFlags(fs *flag.FlagSet, c *ServeConfig) {
 	fs.StringVar(&c.Join, "join", "", "host:port,... of cluster members to join (retried until one answers)")
 	fs.BoolVar(&c.GossipTestTimings, "gossip-test-timings", false, "gossip every few milliseconds and declare a silent node dead within about 200ms (for tests on one machine)")
 	fs.DurationVar(&c.DrainWait, "drain-wait", time.Second, "on shutdown in a cluster, how long to let the draining state spread before handing conversations off")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API (* for any); none when empty")
+	fs.IntVar(&c.MaxConns, "max-conns", 100_000, "bound on connections served at once (each live-update stream holds one); past it new ones get 503")
+	fs.IntVar(&c.MaxStreams, "max-streams", 50_000, "bound on open live-update streams; past it new ones get 503")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "address of a separate listener for pprof (/debug/pprof/); off when empty")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "deadline of a graceful shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -155,7 +161,9 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Logger.Warn("no admin token configured; generated one for this run", "admin_token", c.AdminToken)
 	}
 
+	metrics := newNodeMetrics()
 	m.Batcher = persist.NewBatcher(store, persist.Config{
+		OnCommit:      metrics.observeCommit,
 		MaxBatch:      c.FlushMax,
 		FlushInterval: c.FlushInterval,
 		MaxPending:    c.MaxPending,
@@ -180,6 +188,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Manager, err = actors.NewManager(store, m.Batcher, actors.Config{
 		Placement:    placement,
+		OnAnalysis:   metrics.observeMath,
 		IdleTimeout:  c.IdleTimeout,
 		MaxInflight:  c.MaxInflight,
 		AckApplied:   c.Ack == "applied",
@@ -192,17 +201,23 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Participants = actors.NewParticipants(store, m.Batcher)
 	m.HTTP = agorahttp.NewServer(agorahttp.Config{
-		Addr:       c.HTTPAddr,
-		NodeName:   c.NodeName,
-		AdminToken: c.AdminToken,
-		RateLimit:  c.RateLimit,
-		Cluster:    m.Cluster,
-		Forwarder:  forwarder,
-		Logger:     m.Logger,
+		Addr:        c.HTTPAddr,
+		NodeName:    c.NodeName,
+		AdminToken:  c.AdminToken,
+		RateLimit:   c.RateLimit,
+		Cluster:     m.Cluster,
+		Forwarder:   forwarder,
+		Metrics:     metrics.http,
+		CORSOrigins: splitList(c.CORSOrigins),
+		MaxConns:    c.MaxConns,
+		Streams:     m.Manager,
+		MaxStreams:  c.MaxStreams,
+		Logger:      m.Logger,
 
 		Polis:             actors.NewPolis(store, m.Manager),
 		ImportMaxBodySize: c.ImportMaxBytes,
 	}, m.Manager, m.Participants, store)
+	metrics.register(m)
 	m.HTTP.OpenListener(ln)
 	if c.DebugAddr != "" {
 		if err := m.startDebug(c.DebugAddr); err != nil {
@@ -318,4 +333,15 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "migrations: applied %s\n", v)
 	}
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

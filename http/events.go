@@ -1,0 +1,152 @@
+package http
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/actors"
+	"github.com/agora-dev/agora/cluster"
+)
+
+// Streams opens live-update subscriptions (actors.Manager).
+type Streams interface {
+	Subscribe(ctx context.Context, cid, lastEventID string) (*actors.Subscription, error)
+}
+
+// heartbeat keeps idle streams alive through proxies.
+const heartbeat = 15 * time.Second
+
+// events serves GET /v1/conversations/{cid}/events as Server-Sent Events:
+// the response headers at once, a counters snapshot first (after the
+// missed events or a reset when resuming with Last-Event-ID), then every
+// committed change. The stream ends when the subscriber is too slow (it
+// may resume), when the conversation is deleted or leaves this node, and
+// at shutdown.
+func (s *Server) events(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
+	cid, err := pathID(ctx, "cid")
+	if err != nil {
+		return err
+	}
+	if s.cfg.Streams == nil {
+		return agora.Errorf(agora.ENOTFOUND, "Live updates are not enabled.")
+	}
+	if s.streams.Add(1) > int64(s.cfg.MaxStreams) {
+		s.streams.Add(-1)
+		return agora.Unavailable(5*time.Second, "This node has too many open streams; try another node or later.")
+	}
+	sub, err := s.cfg.Streams.Subscribe(reqContext(ctx), cid, string(ctx.Request.Header.Peek("Last-Event-ID")))
+	if err != nil {
+		s.streams.Add(-1)
+		return err
+	}
+	streamHeaders(ctx)
+	stop := s.stopStreams
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer s.streams.Add(-1)
+		defer sub.Close()
+		for _, e := range sub.Backlog {
+			writeEvent(w, e)
+		}
+		if w.Flush() != nil {
+			return
+		}
+		tick := time.NewTicker(heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case e, ok := <-sub.Events:
+				if !ok {
+					return
+				}
+				writeEvent(w, e)
+			case <-tick.C:
+				w.WriteString(":\n\n")
+			case <-stop:
+				return
+			}
+			if w.Flush() != nil {
+				return
+			}
+		}
+	})
+	return nil
+}
+
+func streamHeaders(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetContentType("text/event-stream")
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	ctx.Response.Header.Set("X-Accel-Buffering", "no")
+	ctx.SetStatusCode(fasthttp.StatusOK)
+}
+
+func writeEvent(w *bufio.Writer, e actors.StreamEvent) {
+	if e.ID > 0 {
+		fmt.Fprintf(w, "id: %d\n", e.ID)
+	}
+	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Name, e.Data)
+}
+
+// proxyStream relays the stream of a conversation another node owns: the
+// owner's events arrive through one HTTP connection and are copied as they
+// come. When the owner changes, the owner ends the stream and the client
+// resumes through any node, with a reset if the new owner lacks what it
+// missed.
+func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, owner cluster.Member) {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+owner.HTTPAddr+string(ctx.RequestURI()), nil)
+	if id := ctx.Request.Header.Peek("Last-Event-ID"); id != nil {
+		req.Header.Set("Last-Event-ID", string(id))
+	}
+	resp, err := streamClient.Do(req)
+	if err != nil {
+		s.countForward("error")
+		s.writeError(ctx, agora.Unavailable(time.Second, "The node that owns this conversation is not answering; try again shortly."))
+		return
+	}
+	s.countForward("ok")
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		ctx.Response.Header.SetContentType(resp.Header.Get("Content-Type"))
+		if ra := resp.Header.Get("Retry-After"); ra != "" {
+			ctx.Response.Header.Set("Retry-After", ra)
+		}
+		ctx.SetStatusCode(resp.StatusCode)
+		ctx.SetBody(body)
+		return
+	}
+	streamHeaders(ctx)
+	stop := s.stopStreams
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer resp.Body.Close()
+		go func() {
+			<-stop
+			resp.Body.Close()
+		}()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := resp.Body.Read(buf)
+			if n > 0 {
+				w.Write(buf[:n])
+				if w.Flush() != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+}
+
+// streamClient has no timeout: a stream lasts as long as its client.
+var streamClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+// OpenStreams returns the number of open live-update streams.
+func (s *Server) OpenStreams() int64 { return s.streams.Load() }
