@@ -314,3 +314,19 @@ func (c *Cluster) Shutdown() error {
 	<-c.done
 	return c.ml.Shutdown()
 }
+
+// FastTimings shrinks memberlist's intervals (gossip 5 ms, probe 50 ms,
+// suspicion after about 150 ms) so that a cluster on one machine
+// converges, detects a dead node and hands its conversations over in well
+// under a second: for tests (`agora serve --gossip-test-timings`).
+// Production keeps memberlist's local-network defaults (probe 1 s, a dead
+// node detected after a few seconds).
+func FastTimings(c *memberlist.Config) {
+	c.GossipInterval = 5 * time.Millisecond
+	c.ProbeInterval = 50 * time.Millisecond
+	c.ProbeTimeout = 25 * time.Millisecond
+	c.SuspicionMult = 2
+	c.PushPullInterval = 200 * time.Millisecond
+	c.TCPTimeout = 250 * time.Millisecond
+	c.GossipToTheDeadTime = time.Second
+}

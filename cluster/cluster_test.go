@@ -8,21 +8,7 @@ import (
 	"net"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/memberlist"
 )
-
-// fastTimings shrinks memberlist's intervals so that a test cluster
-// converges in milliseconds.
-func fastTimings(c *memberlist.Config) {
-	c.GossipInterval = 5 * time.Millisecond
-	c.ProbeInterval = 50 * time.Millisecond
-	c.ProbeTimeout = 25 * time.Millisecond
-	c.SuspicionMult = 2
-	c.PushPullInterval = 100 * time.Millisecond
-	c.TCPTimeout = 200 * time.Millisecond
-	c.GossipToTheDeadTime = 500 * time.Millisecond
-}
 
 // gossipPort finds a port free on the loopback addresses the test uses.
 func gossipPort(t *testing.T, hosts ...string) int {
@@ -59,7 +45,7 @@ func startNode(t *testing.T, name, host string, port int, seeds ...string) *Clus
 		GossipAddr: net.JoinHostPort(host, fmt.Sprint(port)),
 		HTTPAddr:   host + ":8080",
 		Join:       seeds,
-		Timings:    fastTimings,
+		Timings:    FastTimings,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

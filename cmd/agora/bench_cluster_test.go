@@ -68,30 +68,11 @@ func BenchmarkForwardedRead(b *testing.B) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	clients := []*fasthttp.HostClient{{Addr: nodes[0].HTTP.Addr()}, {Addr: nodes[1].HTTP.Addr()}}
-	do := func(c *fasthttp.HostClient, method, path, token string, body any) (int, []byte) {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.Header.SetMethod(method)
-		req.SetRequestURI("http://" + c.Addr + path)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		if body != nil {
-			req.Header.SetContentType("application/json")
-			data, _ := json.Marshal(body)
-			req.SetBody(data)
-		}
-		if err := c.Do(req, resp); err != nil {
-			b.Fatal(err)
-		}
-		return resp.StatusCode(), append([]byte(nil), resp.Body()...)
+	servers := []*benchServer{
+		{tb: b, m: nodes[0], hc: &fasthttp.HostClient{Addr: nodes[0].HTTP.Addr()}},
+		{tb: b, m: nodes[1], hc: &fasthttp.HostClient{Addr: nodes[1].HTTP.Addr()}},
 	}
-	_, body := do(clients[0], "POST", "/v1/participants", "", nil)
-	var p struct{ Token string }
-	json.Unmarshal(body, &p)
-	code, body := do(clients[0], "POST", "/v1/conversations", p.Token, map[string]any{"title": "forwarded"})
+	code, body := servers[0].do("POST", "/v1/conversations", servers[0].participant(), map[string]any{"title": "forwarded"})
 	var conv struct{ ID string }
 	json.Unmarshal(body, &conv)
 	if code != 201 || !nodes[0].Cluster.Owns(conv.ID) {
@@ -102,7 +83,7 @@ func BenchmarkForwardedRead(b *testing.B) {
 			lat := make([]time.Duration, 0, b.N)
 			for range b.N {
 				t0 := time.Now()
-				if code, body := do(clients[i], "GET", "/v1/conversations/"+conv.ID, "", nil); code != 200 {
+				if code, body := servers[i].do("GET", "/v1/conversations/"+conv.ID, "", nil); code != 200 {
 					b.Fatalf("%d %s", code, body)
 				}
 				lat = append(lat, time.Since(t0))

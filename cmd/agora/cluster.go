@@ -2,27 +2,9 @@ package main
 
 import (
 	"fmt"
-	"time"
-
-	"github.com/hashicorp/memberlist"
 
 	"github.com/agora-dev/agora/cluster"
 )
-
-// testGossipTimings shrinks memberlist's intervals (gossip 5 ms, probe
-// 50 ms, suspicion after about 150 ms) so that a test cluster converges,
-// detects a dead node and takes over its conversations in well under a
-// second. Production keeps memberlist's local-network defaults (probe 1 s,
-// a dead node detected after a few seconds).
-func testGossipTimings(c *memberlist.Config) {
-	c.GossipInterval = 5 * time.Millisecond
-	c.ProbeInterval = 50 * time.Millisecond
-	c.ProbeTimeout = 25 * time.Millisecond
-	c.SuspicionMult = 2
-	c.PushPullInterval = 200 * time.Millisecond
-	c.TCPTimeout = 250 * time.Millisecond
-	c.GossipToTheDeadTime = time.Second
-}
 
 // startCluster joins the cluster when --gossip-addr is set. It needs the
 // HTTP address already bound, which travels in the node's metadata.
@@ -51,7 +33,7 @@ func (m *Main) startCluster(httpAddr string) error {
 		},
 	}
 	if c.GossipTestTimings {
-		cfg.Timings = testGossipTimings
+		cfg.Timings = cluster.FastTimings
 	}
 	var err error
 	m.Cluster, err = cluster.New(cfg)
