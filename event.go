@@ -68,3 +68,45 @@ type Event struct {
 	Vote         StoredVote
 	Counters     Counters
 }
+
+// CheckEvents rejects (EINVALID), before a store writes anything, a batch
+// with an event that lacks what its kind needs: such a batch would fail,
+// or panic, halfway otherwise. Every store calls it first in Apply.
+func CheckEvents(events []Event) error {
+	for i := range events {
+		ev := &events[i]
+		missing := ""
+		switch ev.Kind {
+		case EventParticipantCreated, EventRoleChanged:
+			if ev.Participant == nil || ev.Participant.ID == "" {
+				missing = "participant"
+			}
+		case EventConversationCreated:
+			if ev.Conversation == nil || ev.Conversation.ID == "" {
+				missing = "conversation"
+			}
+		case EventConversationDeleted, EventUnlocked, EventCounters:
+			if ev.ConversationID == "" {
+				missing = "conversation id"
+			}
+		case EventLocked:
+			if ev.ConversationID == "" || ev.Lock == nil {
+				missing = "conversation id or lock"
+			}
+		case EventOpinionCreated, EventOpinionModerated, EventOpinionDeleted:
+			if ev.Opinion == nil || ev.Opinion.ID == "" {
+				missing = "opinion"
+			}
+		case EventVoteCast, EventVoteCancelled:
+			if ev.ConversationID == "" || ev.Vote.OpinionID == "" || ev.Vote.ParticipantID == "" {
+				missing = "conversation, opinion or participant id"
+			}
+		default:
+			return Errorf(EINVALID, "Event %d has unknown kind %d.", i, ev.Kind)
+		}
+		if missing != "" {
+			return Errorf(EINVALID, "Event %d (%s) lacks its %s.", i, ev.Kind, missing)
+		}
+	}
+	return nil
+}

@@ -403,12 +403,25 @@ func (b *Batcher) commit(events []agora.Event, waiters []waiter) error {
 		}
 		now := time.Now()
 		for i := range waiters {
-			if !waiters[i].answered && now.After(waiters[i].deadline) {
-				waiters[i].finish(agora.Unavailable(time.Second, "The store is not answering; the write may still be committed. Retrying is safe."))
-			}
+			waiters[i].expire(now)
 		}
+		// The writes queued behind this batch wait for the same store: they
+		// are answered at their deadline too, not when the store returns.
+		b.mu.Lock()
+		for i := range b.cur.waiters {
+			b.cur.waiters[i].expire(now)
+		}
+		b.mu.Unlock()
 		time.Sleep(backoff)
 		backoff = min(backoff*2, b.cfg.RetryMax)
+	}
+}
+
+// expire answers a waiter whose deadline has passed: its write stays
+// queued and may still be committed.
+func (w *waiter) expire(now time.Time) {
+	if !w.answered && now.After(w.deadline) {
+		w.finish(agora.Unavailable(time.Second, "The store is not answering; the write may still be committed. Retrying is safe."))
 	}
 }
 

@@ -155,6 +155,45 @@ func TestBatcher(t *testing.T) {
 		b.Close(context.Background())
 	})
 
+	t.Run("writes queued behind a failing commit are answered at their deadline too", func(t *testing.T) {
+		store := &memStore{}
+		var down atomic.Bool
+		down.Store(true)
+		store.setFail(func([]agora.Event) error {
+			if down.Load() {
+				return agora.Unavailable(time.Second, "down")
+			}
+			return nil
+		})
+		b := persist.NewBatcher(store, persist.Config{CommitTimeout: 50 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
+		first := write(t, b, vote("c", 0))
+		time.Sleep(10 * time.Millisecond) // the first write is being retried: the next ones queue behind it
+		var later []<-chan error
+		for i := range 5 {
+			later = append(later, write(t, b, vote("c", i+1)))
+		}
+		for _, ch := range append(later, first) {
+			select {
+			case err := <-ch:
+				if agora.ErrorCode(err) != agora.EUNAVAILABLE {
+					t.Fatalf("err = %v, want EUNAVAILABLE", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a queued write was not answered at its deadline")
+			}
+		}
+		down.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, events := store.committed(); len(events) != 6 {
+			t.Fatalf("committed %d events after recovery, want 6", len(events))
+		}
+		b.Close(context.Background())
+	})
+
 	t.Run("a permanent error discards only the conversation that caused it", func(t *testing.T) {
 		store := &memStore{}
 		store.setFail(func(events []agora.Event) error {

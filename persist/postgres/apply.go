@@ -41,7 +41,7 @@ func (db *DB) Apply(ctx context.Context, events []agora.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	if err := checkEvents(events); err != nil {
+	if err := agora.CheckEvents(events); err != nil {
 		return err
 	}
 	if settled, err := db.doubts.settle(ctx, db.pool, events); settled || err != nil {
@@ -555,48 +555,6 @@ func (f *flush) run(ctx context.Context, conn *pgx.Conn) (xid string, err error)
 		return xid, storeError(err, "commit")
 	}
 	return xid, nil
-}
-
-// checkEvents rejects, before any write, the events that lack what their
-// kind needs: such a batch would fail (or panic) halfway otherwise. The
-// rules are the SQLite store's, word for word, so that both refuse alike.
-func checkEvents(events []agora.Event) error {
-	for i := range events {
-		ev := &events[i]
-		missing := ""
-		switch ev.Kind {
-		case agora.EventParticipantCreated, agora.EventRoleChanged:
-			if ev.Participant == nil || ev.Participant.ID == "" {
-				missing = "participant"
-			}
-		case agora.EventConversationCreated:
-			if ev.Conversation == nil || ev.Conversation.ID == "" {
-				missing = "conversation"
-			}
-		case agora.EventConversationDeleted, agora.EventUnlocked, agora.EventCounters:
-			if ev.ConversationID == "" {
-				missing = "conversation id"
-			}
-		case agora.EventLocked:
-			if ev.ConversationID == "" || ev.Lock == nil {
-				missing = "conversation id or lock"
-			}
-		case agora.EventOpinionCreated, agora.EventOpinionModerated, agora.EventOpinionDeleted:
-			if ev.Opinion == nil || ev.Opinion.ID == "" {
-				missing = "opinion"
-			}
-		case agora.EventVoteCast, agora.EventVoteCancelled:
-			if ev.ConversationID == "" || ev.Vote.OpinionID == "" || ev.Vote.ParticipantID == "" {
-				missing = "conversation, opinion or participant id"
-			}
-		default:
-			return agora.Errorf(agora.EINVALID, "Event %d has unknown kind %d.", i, ev.Kind)
-		}
-		if missing != "" {
-			return agora.Errorf(agora.EINVALID, "Event %d (%s) lacks its %s.", i, ev.Kind, missing)
-		}
-	}
-	return nil
 }
 
 // orAt returns t, or the event's time when the event left t unset.

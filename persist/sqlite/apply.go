@@ -91,7 +91,7 @@ func (db *DB) Apply(ctx context.Context, events []agora.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	if err := checkEvents(events); err != nil {
+	if err := agora.CheckEvents(events); err != nil {
 		return err
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
@@ -136,47 +136,6 @@ func (db *DB) Apply(ctx context.Context, events []agora.Event) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return storeError(err, "commit")
-	}
-	return nil
-}
-
-// checkEvents rejects, before any write, the events that lack what their
-// kind needs: such a batch would fail (or panic) halfway otherwise.
-func checkEvents(events []agora.Event) error {
-	for i := range events {
-		ev := &events[i]
-		missing := ""
-		switch ev.Kind {
-		case agora.EventParticipantCreated, agora.EventRoleChanged:
-			if ev.Participant == nil || ev.Participant.ID == "" {
-				missing = "participant"
-			}
-		case agora.EventConversationCreated:
-			if ev.Conversation == nil || ev.Conversation.ID == "" {
-				missing = "conversation"
-			}
-		case agora.EventConversationDeleted, agora.EventUnlocked, agora.EventCounters:
-			if ev.ConversationID == "" {
-				missing = "conversation id"
-			}
-		case agora.EventLocked:
-			if ev.ConversationID == "" || ev.Lock == nil {
-				missing = "conversation id or lock"
-			}
-		case agora.EventOpinionCreated, agora.EventOpinionModerated, agora.EventOpinionDeleted:
-			if ev.Opinion == nil || ev.Opinion.ID == "" {
-				missing = "opinion"
-			}
-		case agora.EventVoteCast, agora.EventVoteCancelled:
-			if ev.ConversationID == "" || ev.Vote.OpinionID == "" || ev.Vote.ParticipantID == "" {
-				missing = "conversation, opinion or participant id"
-			}
-		default:
-			return agora.Errorf(agora.EINVALID, "Event %d has unknown kind %d.", i, ev.Kind)
-		}
-		if missing != "" {
-			return agora.Errorf(agora.EINVALID, "Event %d (%s) lacks its %s.", i, ev.Kind, missing)
-		}
 	}
 	return nil
 }
