@@ -177,6 +177,13 @@ func (a *convActor) handle(e *envelope) {
 		if w > 0 {
 			a.m.batcher.Release(w)
 		}
+		if err == nil && w > 0 && !a.m.cfg.AckApplied {
+			// A write that changed nothing confirms the state in memory,
+			// which may hold writes not yet committed (answered 503 during
+			// an outage, say): answer once they are.
+			a.m.batcher.Barrier(a.h.cid, func(err error) { e.reply <- reply{value: res, err: err} })
+			return
+		}
 		e.reply <- reply{value: res, err: err}
 		return
 	}

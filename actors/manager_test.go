@@ -41,6 +41,10 @@ func (s *spyStore) Apply(ctx context.Context, events []agora.Event) error {
 }
 
 func mustOpenManager(tb testing.TB, cfg Config) (*Manager, *spyStore) {
+	return mustOpenManagerWith(tb, cfg, persist.Config{})
+}
+
+func mustOpenManagerWith(tb testing.TB, cfg Config, bcfg persist.Config) (*Manager, *spyStore) {
 	tb.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "agora.db"))
 	if err != nil {
@@ -48,7 +52,9 @@ func mustOpenManager(tb testing.TB, cfg Config) (*Manager, *spyStore) {
 	}
 	store := &spyStore{DB: db}
 	var m *Manager
-	b := persist.NewBatcher(store, persist.Config{Logger: quiet, OnDrop: func(cid string, err error) { go m.Drop(cid, err) }})
+	bcfg.Logger = quiet
+	bcfg.OnDrop = func(cid string, err error) { go m.Drop(cid, err) }
+	b := persist.NewBatcher(store, bcfg)
 	cfg.Logger = quiet
 	m, err = NewManager(store, b, cfg)
 	if err != nil {
@@ -286,6 +292,25 @@ func TestManager(t *testing.T) {
 		}
 		if _, err := m.Vote(ctx, alice, c.ID, oids[0], agora.Agree); err != nil {
 			t.Fatalf("write after the reload: %v", err)
+		}
+	})
+
+	t.Run("a write that changes nothing is not acknowledged before the writes it confirms", func(t *testing.T) {
+		m, store := mustOpenManagerWith(t, Config{}, persist.Config{CommitTimeout: 100 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 10 * time.Millisecond})
+		c, oids := seedConversation(t, m)
+		down := func([]agora.Event) error { return agora.Unavailable(time.Second, "down") }
+		store.fail.Store(&down)
+		if _, err := m.Vote(ctx, alice, c.ID, oids[0], agora.Agree); agora.ErrorCode(err) != agora.EUNAVAILABLE {
+			t.Fatalf("vote while the store is down: %v, want 503", err)
+		}
+		// The retry finds the vote in memory, still uncommitted: no 2xx.
+		if res, err := m.Vote(ctx, alice, c.ID, oids[0], agora.Agree); agora.ErrorCode(err) != agora.EUNAVAILABLE {
+			t.Fatalf("retry while the store is down: %+v, %v; want 503", res, err)
+		}
+		store.fail.Store(nil)
+		res, err := m.Vote(ctx, alice, c.ID, oids[0], agora.Agree)
+		if err != nil || res.Changed {
+			t.Fatalf("retry after recovery: %+v, %v; want 200 unchanged", res, err)
 		}
 	})
 

@@ -114,8 +114,9 @@ type Batcher struct {
 	mu        sync.Mutex
 	cur       batch // being filled
 	firstAt   time.Time
-	inflight  int // events of the flush underway
-	reserved  int // room claimed by writes being applied
+	inflight  int  // events of the flush underway
+	flushing  bool // a flush is underway
+	reserved  int  // room claimed by writes being applied
 	seq       uint64
 	committed uint64        // seq of the last append that reached a final outcome
 	commitCh  chan struct{} // closed and replaced on every advance of committed
@@ -200,6 +201,31 @@ func (b *Batcher) Append(events []agora.Event, reserved int, done func(error)) {
 	if n == len(events) || n >= b.cfg.MaxBatch {
 		b.signal()
 	}
+}
+
+// Barrier calls done, from the batcher's goroutine, once every event
+// appended before it has reached its outcome: at once when nothing is
+// pending, else with the next commit (or EUNAVAILABLE at the commit
+// deadline, like a write). A write that changes nothing answers through a
+// barrier, so that its 2xx never confirms a state still waiting to be
+// committed (a retry of a write that was answered 503 during an outage).
+func (b *Batcher) Barrier(conversationID string, done func(error)) {
+	b.mu.Lock()
+	if len(b.cur.waiters) == 0 && b.inflight == 0 && !b.flushing {
+		b.mu.Unlock()
+		done(nil)
+		return
+	}
+	now := time.Now()
+	if len(b.cur.waiters) == 0 {
+		b.firstAt = now
+	}
+	b.seq++
+	b.cur.lastSeq = b.seq
+	end := len(b.cur.events)
+	b.cur.waiters = append(b.cur.waiters, waiter{conversationID: conversationID, start: end, end: end, done: done, deadline: now.Add(b.cfg.CommitTimeout)})
+	b.mu.Unlock()
+	b.signal()
 }
 
 // Write reserves room for events, appends them and waits for their
@@ -288,7 +314,7 @@ func (b *Batcher) run() {
 	linger.Stop()
 	for {
 		b.mu.Lock()
-		n, closed := len(b.cur.events), b.closed
+		n, closed := max(len(b.cur.events), len(b.cur.waiters)), b.closed
 		wait := b.cfg.FlushInterval - time.Since(b.firstAt)
 		b.mu.Unlock()
 
@@ -314,12 +340,14 @@ func (b *Batcher) run() {
 		bt := b.cur
 		b.cur = batch{events: make([]agora.Event, 0, max(len(bt.events), 64)), waiters: make([]waiter, 0, max(len(bt.waiters), 16))}
 		b.inflight = len(bt.events)
+		b.flushing = true
 		b.mu.Unlock()
 
 		b.flush(&bt)
 
 		b.mu.Lock()
 		b.inflight = 0
+		b.flushing = false
 		b.committed = bt.lastSeq
 		close(b.commitCh)
 		b.commitCh = make(chan struct{})
