@@ -1,8 +1,11 @@
 package actors
 
 import (
+	"cmp"
+	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/agora-dev/agora"
 )
@@ -23,6 +26,10 @@ type conversation struct {
 	// reads, and a lookup is a binary search in a short slice.
 	voters    []voterRow
 	voterByID map[string]int32
+	// loadFirst holds, while the conversation loads, each voter's earliest
+	// current-vote time (Unix µs) by voter index: finishLoad orders the
+	// voters by it, then drops it.
+	loadFirst []int64
 
 	// version counts the changes that matter to the math (votes and
 	// moderation), so the math knows when a new analysis is due.
@@ -298,13 +305,21 @@ func (s *conversation) LoadVote(v agora.StoredVote) error {
 		// A vote on a deleted opinion is kept in the store, not in memory.
 		return nil
 	}
-	row := &s.voters[s.voter(v.ParticipantID)]
+	vi := s.voter(v.ParticipantID)
+	at := v.At.UnixMicro()
+	for int(vi) >= len(s.loadFirst) {
+		s.loadFirst = append(s.loadFirst, math.MaxInt64)
+	}
+	s.loadFirst[vi] = min(s.loadFirst[vi], at)
+	row := &s.voters[vi]
 	row.cells = append(row.cells, voteCell{opinion: o, vote: v.Vote})
 	return nil
 }
 
-// finishLoad sorts the rows and computes the counters from them.
+// finishLoad orders the voters by arrival, sorts their rows and computes
+// the counters from them.
 func (s *conversation) finishLoad() {
+	s.orderVotersByArrival()
 	for i := range s.voters {
 		row := &s.voters[i]
 		slices.SortFunc(row.cells, func(a, b voteCell) int { return int(a.opinion - b.opinion) })
@@ -321,4 +336,31 @@ func (s *conversation) finishLoad() {
 		}
 	}
 	s.version++
+}
+
+// orderVotersByArrival puts the loaded voters in order of arrival, as a
+// live actor appends them: the store returns votes in no useful order, and
+// the rows' order is the one the math's cold clustering follows. Arrival is
+// a voter's earliest current vote (the store keeps no first-vote time: a
+// vote changed later counts at its change), ties by id; for a Polis import
+// it is the order of agora analyze on the same folder.
+func (s *conversation) orderVotersByArrival() {
+	first := s.loadFirst
+	s.loadFirst = nil
+	if len(first) != len(s.voters) {
+		return // not loaded by LoadVote
+	}
+	order := make([]int32, len(s.voters))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		return cmp.Or(cmp.Compare(first[a], first[b]), strings.Compare(s.voters[a].id, s.voters[b].id))
+	})
+	voters := make([]voterRow, len(s.voters))
+	for i, j := range order {
+		voters[i] = s.voters[j]
+		s.voterByID[voters[i].id] = int32(i)
+	}
+	s.voters = voters
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,13 +100,22 @@ func analyzeDir(dir string) (*analyzed, error) {
 	return a, nil
 }
 
-// polisInput turns an export into the math's input: voters and comments in order of
-// first vote (the export's votes are in time order, so this is the order a live
-// conversation would have seen them in), ids as decimal strings.
+// polisInput turns an export into the math's input, ids as decimal strings: voters in
+// order of first vote (the export's current votes are in time order, so this is the
+// order a live conversation would have seen them in, and the order a conversation
+// imported from the same folder activates with), comments in comment-id order (the
+// order they were written in, and an import's seq order, which the server's math
+// follows: the columns' order decides ties between statements and the PCA's start).
 func polisInput(ex *polis.Export) (polismath.Input, error) {
 	voterAt := map[int]int{}
-	commentAt := map[int]int{}
-	var voters, comments []string
+	commentAt := make(map[int]int, len(ex.Comments))
+	var voters []string
+	comments := make([]string, 0, len(ex.Comments))
+	byID := slices.SortedFunc(slices.Values(ex.Comments), func(a, b polis.Comment) int { return cmp.Compare(a.CommentID, b.CommentID) })
+	for _, c := range byID {
+		commentAt[c.CommentID] = len(comments)
+		comments = append(comments, strconv.Itoa(c.CommentID))
+	}
 	var rows [][]polismath.Cell
 	for _, v := range ex.Votes {
 		r, ok := voterAt[v.VoterID]
@@ -116,9 +127,7 @@ func polisInput(ex *polis.Export) (polismath.Input, error) {
 		}
 		c, ok := commentAt[v.CommentID]
 		if !ok {
-			c = len(comments)
-			commentAt[v.CommentID] = c
-			comments = append(comments, strconv.Itoa(v.CommentID))
+			return polismath.Input{}, fmt.Errorf("a vote on comment-id %d, which %s does not list", v.CommentID, polis.CommentsFile)
 		}
 		rows[r] = append(rows[r], polismath.Cell{Statement: int32(c), Vote: polismath.Vote(v.Value)})
 	}

@@ -40,6 +40,7 @@ var e2ePostgresSuite = []e2eTest{
 	{"TestE2EPolisImportErrors", TestE2EPolisImportErrors},
 	{"TestE2EPolisExport", TestE2EPolisExport},
 	{"TestE2EPolisGen", TestE2EPolisGen},
+	{"TestE2EPolisAnalysisEqualsAnalyze", TestE2EPolisAnalysisEqualsAnalyze},
 }
 
 // e2eTest is one top-level test of the end-to-end suite.
