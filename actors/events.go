@@ -32,8 +32,9 @@ const countersEvery = 250 * time.Millisecond
 const hubBuffer = 1024
 
 // subscriberBuffer is how many events may wait for a slow subscriber
-// before it is dropped.
-const subscriberBuffer = 256
+// before it is dropped (a few seconds of a busy conversation; each slot is
+// a small struct, the frames are shared).
+const subscriberBuffer = 128
 
 // StreamEvent is one event of a conversation's stream.
 type StreamEvent struct {
@@ -42,6 +43,25 @@ type StreamEvent struct {
 	ID   uint64
 	Name string
 	Data []byte // one line of JSON
+	// Frame is the event as the stream sends it, rendered once for every
+	// subscriber rather than once per subscriber.
+	Frame []byte
+}
+
+// render sets Frame: the id line (absent when ID is 0), the event name and
+// the data.
+func (e *StreamEvent) render() {
+	var b []byte
+	if e.ID > 0 {
+		b = append(b, "id: "...)
+		b = strconv.AppendUint(b, e.ID, 10)
+		b = append(b, '\n')
+	}
+	b = append(b, "event: "...)
+	b = append(b, e.Name...)
+	b = append(b, "\ndata: "...)
+	b = append(b, e.Data...)
+	e.Frame = append(b, "\n\n"...)
 }
 
 // Subscription is one open stream.
@@ -136,7 +156,9 @@ func (h *hub) subscribe(lastID string) (*Subscription, error) {
 	}
 	// The snapshot has no id of its own (ID 0): the client's last id stays
 	// that of the last real event, so a resume from it misses nothing.
-	s.Backlog = append(s.Backlog, StreamEvent{Name: EventCounters, Data: countersJSON(h.committed)})
+	snapshot := StreamEvent{Name: EventCounters, Data: countersJSON(h.committed)}
+	snapshot.render()
+	s.Backlog = append(s.Backlog, snapshot)
 	h.subs[s] = struct{}{}
 	return s, nil
 }
@@ -145,6 +167,7 @@ func (h *hub) subscribe(lastID string) (*Subscription, error) {
 func (h *hub) since(lastID string) []StreamEvent {
 	id, err := strconv.ParseUint(lastID, 10, 64)
 	reset := []StreamEvent{{ID: h.nextID, Name: EventReset, Data: []byte(`{}`)}}
+	reset[0].render()
 	switch {
 	case err != nil || id > h.nextID:
 		return reset
@@ -199,6 +222,7 @@ func (h *hub) publishLocked(name string, data []byte) {
 	}
 	h.nextID++
 	e := StreamEvent{ID: h.nextID, Name: name, Data: data}
+	e.render()
 	if len(h.recent) == hubBuffer {
 		copy(h.recent, h.recent[1:])
 		h.recent = h.recent[:hubBuffer-1]

@@ -3,8 +3,8 @@ package http
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -47,14 +47,14 @@ func (s *Server) events(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
 		return err
 	}
 	streamHeaders(ctx)
-	stop := s.stopStreams
+	stop, conn := s.stopStreams, ctx.Conn()
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.streams.Add(-1)
 		defer sub.Close()
 		for _, e := range sub.Backlog {
 			writeEvent(w, e)
 		}
-		if w.Flush() != nil {
+		if flush(conn, w) != nil {
 			return
 		}
 		tick := time.NewTicker(heartbeat)
@@ -71,12 +71,21 @@ func (s *Server) events(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
 			case <-stop:
 				return
 			}
-			if w.Flush() != nil {
+			if flush(conn, w) != nil {
 				return
 			}
 		}
 	})
 	return nil
+}
+
+// flush sends what the stream has buffered. The server's write timeout
+// bounds a whole response, which a stream never finishes: each flush
+// instead gets a deadline of its own, long enough for a slow reader and
+// short enough to let go of a stalled one.
+func flush(conn net.Conn, w *bufio.Writer) error {
+	conn.SetWriteDeadline(time.Now().Add(2 * heartbeat))
+	return w.Flush()
 }
 
 func streamHeaders(ctx *fasthttp.RequestCtx) {
@@ -87,10 +96,7 @@ func streamHeaders(ctx *fasthttp.RequestCtx) {
 }
 
 func writeEvent(w *bufio.Writer, e actors.StreamEvent) {
-	if e.ID > 0 {
-		fmt.Fprintf(w, "id: %d\n", e.ID)
-	}
-	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Name, e.Data)
+	w.Write(e.Frame)
 }
 
 // proxyStream relays the stream of a conversation another node owns: the
@@ -122,7 +128,7 @@ func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, owner cluster.Member) {
 		return
 	}
 	streamHeaders(ctx)
-	stop := s.stopStreams
+	stop, conn := s.stopStreams, ctx.Conn()
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer resp.Body.Close()
 		go func() {
@@ -134,7 +140,7 @@ func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, owner cluster.Member) {
 			n, err := resp.Body.Read(buf)
 			if n > 0 {
 				w.Write(buf[:n])
-				if w.Flush() != nil {
+				if flush(conn, w) != nil {
 					return
 				}
 			}

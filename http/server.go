@@ -63,6 +63,10 @@ type Config struct {
 	// MaxConns bounds the connections served at once; past it new ones get
 	// 503. Default 100,000 (live-update streams hold a connection each).
 	MaxConns int
+	// ReadTimeout and WriteTimeout bound reading a request and writing a
+	// response, against slow clients. Defaults 30s. Live-update streams
+	// set a deadline per write instead (see flush).
+	ReadTimeout, WriteTimeout time.Duration
 	// Streams opens live-update streams; nil answers 404 on /events.
 	Streams Streams
 	// MaxStreams bounds the open live-update streams of this node; past it
@@ -87,6 +91,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = 100_000
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
 	}
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = 50_000
@@ -153,8 +163,8 @@ func NewServer(cfg Config, conversations agora.ConversationService, participants
 		HeaderReceived:               s.requestConfig,
 		ExpectHandler:                s.expectContinue,
 		ReadBufferSize:               cfg.MaxHeaderSize,
-		ReadTimeout:                  30 * time.Second,
-		WriteTimeout:                 30 * time.Second,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
 		IdleTimeout:                  2 * time.Minute,
 		NoDefaultContentType:         true,
 		DisablePreParseMultipartForm: true,

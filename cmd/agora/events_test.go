@@ -226,6 +226,19 @@ func TestLiveUpdates(t *testing.T) {
 		t.Logf("100 votes took %v before the stalled subscriber, %v after it was dropped", base, timeVotes())
 	})
 
+	t.Run("a stream outlives the server's write timeout", func(t *testing.T) {
+		short := MustOpenServer(t, func(c *ServeConfig) { c.WriteTimeout = 300 * time.Millisecond })
+		_, tok := short.newParticipant(t)
+		c := short.createConversation(t, tok, map[string]any{"title": "long"})
+		s := openStream(t, short, c.ID, "")
+		s.next("counters")
+		time.Sleep(time.Second)
+		op := short.createOpinion(t, tok, c.ID, "still here")
+		if e, _ := s.next("opinion"); e.data["id"] != op.ID {
+			t.Fatalf("opinion event %v", e.data)
+		}
+	})
+
 	t.Run("shutdown ends the streams", func(t *testing.T) {
 		s := openStream(t, ts, conv.ID, "")
 		s.next("counters")

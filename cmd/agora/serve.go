@@ -47,6 +47,8 @@ type ServeConfig struct {
 	CORSOrigins       string
 	MaxConns          int
 	MaxStreams        int
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          string
 	LogFormat         string
@@ -80,6 +82,8 @@ func bindServeFlags(fs *flag.FlagSet, c *ServeConfig) {
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API (* for any); none when empty")
 	fs.IntVar(&c.MaxConns, "max-conns", 100_000, "bound on connections served at once (each live-update stream holds one); past it new ones get 503")
 	fs.IntVar(&c.MaxStreams, "max-streams", 50_000, "bound on open live-update streams; past it new ones get 503")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", 30*time.Second, "longest time to read a request (slow clients get cut off)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 30*time.Second, "longest time to write a response (live-update streams: each write)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "address of a separate listener for pprof (/debug/pprof/); off when empty")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "deadline of a graceful shutdown")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -201,18 +205,20 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Participants = actors.NewParticipants(store, m.Batcher)
 	m.HTTP = agorahttp.NewServer(agorahttp.Config{
-		Addr:        c.HTTPAddr,
-		NodeName:    c.NodeName,
-		AdminToken:  c.AdminToken,
-		RateLimit:   c.RateLimit,
-		Cluster:     m.Cluster,
-		Forwarder:   forwarder,
-		Metrics:     metrics.http,
-		CORSOrigins: splitList(c.CORSOrigins),
-		MaxConns:    c.MaxConns,
-		Streams:     m.Manager,
-		MaxStreams:  c.MaxStreams,
-		Logger:      m.Logger,
+		Addr:         c.HTTPAddr,
+		NodeName:     c.NodeName,
+		AdminToken:   c.AdminToken,
+		RateLimit:    c.RateLimit,
+		Cluster:      m.Cluster,
+		Forwarder:    forwarder,
+		Metrics:      metrics.http,
+		CORSOrigins:  splitList(c.CORSOrigins),
+		MaxConns:     c.MaxConns,
+		Streams:      m.Manager,
+		MaxStreams:   c.MaxStreams,
+		ReadTimeout:  c.ReadTimeout,
+		WriteTimeout: c.WriteTimeout,
+		Logger:       m.Logger,
 
 		Polis:             actors.NewPolis(store, m.Manager),
 		ImportMaxBodySize: c.ImportMaxBytes,
