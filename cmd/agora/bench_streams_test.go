@@ -63,20 +63,39 @@ func BenchmarkStreams(b *testing.B) {
 	received := map[string][]time.Time{}
 	var opened sync.WaitGroup
 	var conns []net.Conn
-	for range streams {
-		c, err := net.Dial("tcp", p.addr)
-		if err != nil {
-			b.Fatalf("stream %d: %v", len(conns), err)
+	// open dials one stream, retrying while the conversation's admission
+	// control answers 429 to the crowd of subscribers arriving at once.
+	open := func() (net.Conn, *bufio.Reader) {
+		for attempt := 0; ; attempt++ {
+			c, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				b.Fatalf("stream %d: %v", len(conns), err)
+			}
+			fmt.Fprintf(c, "GET /v1/conversations/%s/events HTTP/1.1\r\nHost: x\r\n\r\n", conv.ID)
+			r := bufio.NewReader(c)
+			status, err := r.ReadString('\n')
+			if err == nil && strings.Contains(status, " 200 ") {
+				return c, r
+			}
+			c.Close()
+			if attempt > 100 {
+				b.Fatalf("stream %d: %q %v", len(conns), status, err)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
+	}
+	for range streams {
+		c, r := open()
 		conns = append(conns, c)
-		fmt.Fprintf(c, "GET /v1/conversations/%s/events HTTP/1.1\r\nHost: x\r\n\r\n", conv.ID)
 		opened.Add(1)
 		go func() {
-			r := bufio.NewReader(c)
 			first := true
 			for {
 				line, err := r.ReadBytes('\n')
 				if err != nil {
+					if first {
+						opened.Done()
+					}
 					return
 				}
 				if first && bytes.HasPrefix(line, []byte("event: counters")) {
