@@ -17,9 +17,15 @@ type Participants struct {
 	store   agora.Store
 	batcher *persist.Batcher
 
-	mu     sync.RWMutex
-	byHash map[[32]byte]*agora.Participant // immutable values: replaced, never changed
-	byID   map[string]*agora.Participant
+	// ttl bounds how long a cached participant is trusted: in a cluster a
+	// role changed through another node reaches this one's cache within
+	// it. 0 trusts the cache until the participant changes here (one node).
+	ttl time.Duration
+
+	mu       sync.RWMutex
+	byHash   map[[32]byte]*agora.Participant // immutable values: replaced, never changed
+	byID     map[string]*agora.Participant
+	cachedAt map[string]time.Time // by participant id
 }
 
 // maxCachedParticipants bounds the cache; past it the cache starts over
@@ -31,11 +37,25 @@ var _ agora.ParticipantService = (*Participants)(nil)
 // NewParticipants returns the participant service of a node.
 func NewParticipants(store agora.Store, batcher *persist.Batcher) *Participants {
 	return &Participants{
-		store:   store,
-		batcher: batcher,
-		byHash:  map[[32]byte]*agora.Participant{},
-		byID:    map[string]*agora.Participant{},
+		store:    store,
+		batcher:  batcher,
+		byHash:   map[[32]byte]*agora.Participant{},
+		byID:     map[string]*agora.Participant{},
+		cachedAt: map[string]time.Time{},
 	}
+}
+
+// WithCacheTTL makes cached participants expire after d, so that a role
+// changed on another node of a cluster takes effect here within d.
+func (ps *Participants) WithCacheTTL(d time.Duration) *Participants {
+	ps.ttl = d
+	return ps
+}
+
+// fresh reports whether a cached participant may still be trusted; ps.mu
+// must be held.
+func (ps *Participants) fresh(id string) bool {
+	return ps.ttl <= 0 || time.Since(ps.cachedAt[id]) < ps.ttl
 }
 
 func (ps *Participants) remember(p *agora.Participant) {
@@ -44,7 +64,9 @@ func (ps *Participants) remember(p *agora.Participant) {
 	if len(ps.byID) >= maxCachedParticipants {
 		ps.byHash = map[[32]byte]*agora.Participant{}
 		ps.byID = map[string]*agora.Participant{}
+		ps.cachedAt = map[string]time.Time{}
 	}
+	ps.cachedAt[p.ID] = time.Now()
 	if old := ps.byID[p.ID]; old != nil {
 		delete(ps.byHash, old.TokenHash)
 	}
@@ -82,6 +104,9 @@ func (ps *Participants) Authenticate(ctx context.Context, token string) (*agora.
 	hash := agora.HashToken(token)
 	ps.mu.RLock()
 	p := ps.byHash[hash]
+	if p != nil && !ps.fresh(p.ID) {
+		p = nil
+	}
 	ps.mu.RUnlock()
 	if p == nil {
 		var err error
@@ -101,6 +126,9 @@ func (ps *Participants) Authenticate(ctx context.Context, token string) (*agora.
 func (ps *Participants) Participant(ctx context.Context, id string) (*agora.Participant, error) {
 	ps.mu.RLock()
 	p := ps.byID[id]
+	if p != nil && !ps.fresh(id) {
+		p = nil
+	}
 	ps.mu.RUnlock()
 	if p == nil {
 		var err error

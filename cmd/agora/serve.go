@@ -204,6 +204,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.Participants = actors.NewParticipants(store, m.Batcher)
+	if m.Cluster != nil {
+		// Roles change through any node; other nodes' caches follow within
+		// this bound.
+		m.Participants.WithCacheTTL(10 * time.Second)
+	}
 	m.HTTP = agorahttp.NewServer(agorahttp.Config{
 		Addr:         c.HTTPAddr,
 		NodeName:     c.NodeName,
