@@ -247,8 +247,15 @@ func (ts *TestServer) send(tb testing.TB, rq request) *response {
 	if resp.Status >= 500 && !rq.allow5xx {
 		tb.Errorf("a 5xx answer: %s", resp)
 	}
+	if validateAgainstSpec {
+		validateResponse(tb, req, resp.Status, resp.Header, resp.Body)
+	}
 	return resp
 }
+
+// validateAgainstSpec turns on the check of every response against
+// openapi.yaml.
+var validateAgainstSpec = true
 
 // expect checks the status of a JSON answer and decodes its body into T.
 func expect[T any](tb testing.TB, r *response, status int) T {
