@@ -1,6 +1,8 @@
 package agora
 
 import (
+	"encoding/base64"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -156,4 +158,32 @@ type ConversationQuery struct {
 type ConversationPage struct {
 	Items      []Conversation `json:"items"`
 	NextCursor *string        `json:"next_cursor"`
+}
+
+// EncodeConversationCursor makes the cursor of a listing page that ends
+// with conversation id, whose sort key (created_at or last_reacted_at) is
+// keyMicros: base64url("<sort letter><key>.<id>"), opaque to clients, and
+// tied to its sort so that a cursor of "new" is refused by "active"
+// instead of silently skipping rows. Every store pages with it.
+func EncodeConversationCursor(sort ConversationSort, keyMicros int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(string(sort[0]) + strconv.FormatInt(keyMicros, 10) + "." + id))
+}
+
+// DecodeConversationCursor reads a cursor of EncodeConversationCursor for
+// the same sort, or returns EINVALID.
+func DecodeConversationCursor(sort ConversationSort, cursor string) (int64, string, error) {
+	bad := Errorf(EINVALID, "Malformed cursor.")
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(raw) < 3 || raw[0] != sort[0] {
+		return 0, "", bad
+	}
+	num, id, ok := strings.Cut(string(raw[1:]), ".")
+	if !ok || !ValidID(id) {
+		return 0, "", bad
+	}
+	key, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		return 0, "", bad
+	}
+	return key, id, nil
 }

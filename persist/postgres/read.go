@@ -2,10 +2,7 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -181,7 +178,7 @@ func (db *DB) ListConversations(ctx context.Context, q agora.ConversationQuery) 
 	if q.Cursor == "" {
 		rows, err = db.pool.Query(ctx, stmts[0], q.Limit+1)
 	} else {
-		key, id, cerr := decodeCursor(sort, q.Cursor)
+		key, id, cerr := agora.DecodeConversationCursor(sort, q.Cursor)
 		if cerr != nil {
 			return nil, cerr
 		}
@@ -214,34 +211,10 @@ func (db *DB) ListConversations(ctx context.Context, q agora.ConversationQuery) 
 		if sort == agora.SortConversationsActive {
 			key = last.LastReactedAt
 		}
-		cursor := encodeCursor(sort, key.UnixMicro(), last.ID)
+		cursor := agora.EncodeConversationCursor(sort, key.UnixMicro(), last.ID)
 		page.NextCursor = &cursor
 	}
 	return page, nil
-}
-
-// A cursor is base64url("<sort letter><sort key in µs>.<id>"): opaque to
-// clients, tied to its sort so that a cursor of "new" is refused by
-// "active" instead of silently skipping rows.
-func encodeCursor(sort agora.ConversationSort, key int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(string(sort[0]) + strconv.FormatInt(key, 10) + "." + id))
-}
-
-func decodeCursor(sort agora.ConversationSort, cursor string) (int64, string, error) {
-	bad := agora.Errorf(agora.EINVALID, "Malformed cursor.")
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(raw) < 3 || raw[0] != sort[0] {
-		return 0, "", bad
-	}
-	num, id, ok := strings.Cut(string(raw[1:]), ".")
-	if !ok || !agora.ValidID(id) {
-		return 0, "", bad
-	}
-	key, err := strconv.ParseInt(num, 10, 64)
-	if err != nil {
-		return 0, "", bad
-	}
-	return key, id, nil
 }
 
 // RecountConversation counts a conversation's visible, undeleted opinions,
