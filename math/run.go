@@ -82,9 +82,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	if groupOK {
 		nGroups = len(cl.groups)
 	}
-	per := groupTallies(d, member, nGroups)
-	clustered := rowTallies(d, clusterable)
-	everyone := rowTallies(d, nil)
+	everyone, clustered, per := tallies(d, clusterable, member, nGroups)
 
 	r := &Result{
 		VotesIncluded:     votes.NumVotes(),
@@ -143,13 +141,8 @@ func Run(in Input, prev *State) (*Result, *State) {
 		}
 		r.Opinions = append(r.Opinions, o)
 	}
-	voted := toSet(d.statements)
 	meta := toSet(in.Meta)
-	for _, id := range in.Statements {
-		if voted[id] {
-			continue
-		}
-		voted[id] = true
+	for _, id := range unvoted(d.statements, in.Statements) {
 		unseen := prob(0, 0)
 		gac := 1.0
 		for range r.Clusters {
@@ -198,6 +191,50 @@ func Run(in Input, prev *State) (*Result, *State) {
 	return r, next
 }
 
+// unvoted returns the ids of listed that are not in voted, once each, in the order of
+// listed. The usual caller lists every statement in column order, so it first tries a
+// merge pass: when voted is a subsequence of listed, the other entries of listed are
+// the candidates, and only they are hashed.
+func unvoted(voted, listed []string) []string {
+	var rest []string
+	j := 0
+	for _, id := range listed {
+		if j < len(voted) && voted[j] == id {
+			j++
+			continue
+		}
+		rest = append(rest, id)
+	}
+	if j < len(voted) {
+		// Not in the same order: hash them all.
+		seen := toSet(voted)
+		rest = rest[:0]
+		for _, id := range listed {
+			if !seen[id] {
+				seen[id] = true
+				rest = append(rest, id)
+			}
+		}
+		return rest
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	// listed may repeat an id, a voted one included.
+	cand := toSet(rest)
+	for _, id := range voted {
+		delete(cand, id)
+	}
+	out := rest[:0]
+	for _, id := range rest {
+		if cand[id] {
+			delete(cand, id)
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func toSet(ids []string) map[string]bool {
 	s := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -211,6 +248,14 @@ func toSet(ids []string) map[string]bool {
 func alignComponents(prev *State, statements []string) [][]float64 {
 	if len(prev.Components) == 0 || len(prev.StatementIDs) == 0 {
 		return nil
+	}
+	for _, c := range prev.Components {
+		if len(c) != len(prev.StatementIDs) {
+			return nil
+		}
+	}
+	if out := alignInOrder(prev, statements); out != nil {
+		return out
 	}
 	at := make(map[string]int, len(prev.StatementIDs))
 	for j, id := range prev.StatementIDs {
@@ -228,6 +273,31 @@ func alignComponents(prev *State, statements []string) [][]float64 {
 			}
 		}
 		out = append(out, v)
+	}
+	return out
+}
+
+// alignInOrder is alignComponents for the usual case, in one merge pass without
+// hashing: the previous statements are still there, in the same order, with new ones
+// anywhere among them (a statement's first vote inserts its column). It returns nil
+// when that is not the case. Ids are unique in both lists, so when every previous
+// statement is matched in order, the unmatched current ones are exactly the new ones.
+func alignInOrder(prev *State, statements []string) [][]float64 {
+	out := make([][]float64, len(prev.Components))
+	for c := range out {
+		out[c] = make([]float64, len(statements))
+	}
+	p := 0
+	for j, id := range statements {
+		if p < len(prev.StatementIDs) && prev.StatementIDs[p] == id {
+			for c, comp := range prev.Components {
+				out[c][j] = comp[p]
+			}
+			p++
+		}
+	}
+	if p < len(prev.StatementIDs) {
+		return nil
 	}
 	return out
 }

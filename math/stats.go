@@ -2,7 +2,6 @@ package polismath
 
 import (
 	"math"
-	"sort"
 )
 
 // Statistical constants, as in Polis.
@@ -21,38 +20,36 @@ const (
 // tally counts agree, disagree and seen (passes included) votes.
 type tally struct{ a, d, s int }
 
-// groupTallies counts, for each group and each statement, the raw votes of the group's
-// members; member[i] is the group index of row i or -1.
-func groupTallies(d *voteData, member []int, groups int) [][]tally {
-	out := make([][]tally, groups)
-	for g := range out {
-		out[g] = make([]tally, d.numCols())
+// tallies counts the raw votes of every statement in one pass over the votes: by
+// everyone, by the clustered participants (clusterable[i]) and by each of the groups
+// (member[i] is the group index of row i, or -1).
+func tallies(d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered []tally, per [][]tally) {
+	k := d.numCols()
+	everyone, clustered = make([]tally, k), make([]tally, k)
+	per = make([][]tally, groups)
+	for g := range per {
+		per[g] = make([]tally, k)
 	}
-	for i, g := range member {
-		if g < 0 {
-			continue
-		}
-		addRow(d, i, out[g])
-	}
-	return out
-}
-
-// rowTallies counts the raw votes of the selected rows (all rows when sel is nil).
-func rowTallies(d *voteData, sel []bool) []tally {
-	out := make([]tally, d.numCols())
 	for i := range d.numRows() {
-		if sel == nil || sel[i] {
-			addRow(d, i, out)
+		cols, votes := d.col[d.rowPtr[i]:d.rowPtr[i+1]], d.vote[d.rowPtr[i]:d.rowPtr[i+1]]
+		addVotes(everyone, cols, votes)
+		if clusterable[i] {
+			addVotes(clustered, cols, votes)
+		}
+		if g := member[i]; g >= 0 {
+			addVotes(per[g], cols, votes)
 		}
 	}
-	return out
+	return everyone, clustered, per
 }
 
-func addRow(d *voteData, i int, t []tally) {
-	for p := d.rowPtr[i]; p < d.rowPtr[i+1]; p++ {
-		c := &t[d.col[p]]
+// addVotes adds one row's votes to t.
+func addVotes(t []tally, cols []int32, votes []Vote) {
+	votes = votes[:len(cols)]
+	for p, j := range cols {
+		c := &t[j]
 		c.s++
-		switch d.vote[p] {
+		switch votes[p] {
 		case Agree:
 			c.a++
 		case Disagree:
@@ -154,11 +151,26 @@ func beatsBestAgree(s repStats, b *repStats) bool {
 // significant it falls back to the best agreed statement, or else to the statement with
 // the largest test value.
 func representatives(d *voteData, in, all []tally) []Representative {
+	// A statement none of the group voted on can neither pass the tests (its
+	// probability test is 1, below z90) nor be the best agreed one; it only matters as
+	// the fallback when nothing passes. So the first pass skips those, and only a group
+	// for which nothing passed looks at every statement.
+	if r, ok := representativesOf(d, in, all, true); ok {
+		return r
+	}
+	r, _ := representativesOf(d, in, all, false)
+	return r
+}
+
+// representativesOf is representatives over the statements the group voted on
+// (votedOnly) or over all of them. With votedOnly it reports false, and no result,
+// when no statement passed.
+func representativesOf(d *voteData, in, all []tally, votedOnly bool) ([]Representative, bool) {
 	var passing []Representative
 	var best *Representative
 	var bestAgree *repStats
 	for j := range d.numCols() {
-		if d.modOut[j] {
+		if d.modOut[j] || (votedOnly && in[j].s == 0) {
 			continue
 		}
 		rest := tally{all[j].a - in[j].a, all[j].d - in[j].d, all[j].s - in[j].s}
@@ -185,25 +197,26 @@ func representatives(d *voteData, in, all []tally) []Representative {
 	}
 	if len(passing) == 0 {
 		switch {
+		case votedOnly:
+			return nil, false
 		case head != nil:
-			return []Representative{*head}
+			return []Representative{*head}, true
 		case best != nil:
-			return []Representative{*best}
+			return []Representative{*best}, true
 		default:
-			return []Representative{}
+			return []Representative{}, true
 		}
 	}
 	ranked := make([]Representative, 0, len(passing)+1)
 	if head != nil {
 		ranked = append(ranked, *head)
 	}
-	rest := make([]Representative, 0, len(passing))
+	rest := make([]Representative, 0, maxRepresentative+1)
 	for _, r := range passing {
 		if head == nil || r.OpinionID != head.OpinionID {
-			rest = append(rest, r)
+			rest = insertTop(rest, maxRepresentative, r, func(a, b Representative) bool { return rankMetric(a) > rankMetric(b) })
 		}
 	}
-	sort.SliceStable(rest, func(a, b int) bool { return rankMetric(rest[a]) > rankMetric(rest[b]) })
 	ranked = append(ranked, rest...)
 	if len(ranked) > maxRepresentative {
 		ranked = ranked[:maxRepresentative]
@@ -216,7 +229,7 @@ func representatives(d *voteData, in, all []tally) []Representative {
 			}
 		}
 	}
-	return out
+	return out, true
 }
 
 // consensus lists the statements (not moderated out) that a clear majority of all
@@ -228,7 +241,9 @@ func consensus(d *voteData, all []tally) Consensus {
 			c      ConsensusOpinion
 			metric float64
 		}
-		var cs []cand
+		// The best maxConsensus in stable order (ties keep column order), selected
+		// as they come instead of sorting every candidate.
+		cs := make([]cand, 0, maxConsensus+1)
 		for j := range d.numCols() {
 			if d.modOut[j] {
 				continue
@@ -239,13 +254,13 @@ func consensus(d *voteData, all []tally) Consensus {
 			}
 			p, z := prob(n, all[j].s), propTest(n, all[j].s)
 			if p > 0.5 && significant(z) {
-				cs = append(cs, cand{ConsensusOpinion{OpinionID: d.statements[j], NSuccess: n, NTrials: all[j].s, PSuccess: p, PTest: z}, p * z})
+				cs = insertTop(cs, maxConsensus, cand{ConsensusOpinion{OpinionID: d.statements[j], NSuccess: n, NTrials: all[j].s, PSuccess: p, PTest: z}, p * z},
+					func(a, b cand) bool { return a.metric > b.metric })
 			}
 		}
-		sort.SliceStable(cs, func(a, b int) bool { return cs[a].metric > cs[b].metric })
-		out := make([]ConsensusOpinion, 0, maxConsensus)
-		for i := 0; i < len(cs) && i < maxConsensus; i++ {
-			out = append(out, cs[i].c)
+		out := make([]ConsensusOpinion, len(cs))
+		for i, c := range cs {
+			out[i] = c.c
 		}
 		return out
 	}
@@ -274,7 +289,41 @@ func priority(t tally, extremity float64, meta bool) float64 {
 	a, s := float64(t.a), float64(t.s)
 	pass := float64(t.s - t.a - t.d)
 	importance := (1 - (pass+1)/(s+2)) * (extremity + 1) * (a + 1) / (s + 2)
-	newness := 1 + 8*math.Pow(2, -s/5)
+	newness := 1.0
+	if t.s < len(newnessOf) {
+		newness = newnessOf[t.s]
+	}
 	v := importance * newness
 	return v * v
+}
+
+// newnessOf[s] is 1 + 8·2^(−s/5), the newness factor of a statement seen s times. From
+// s = 300 on, 8·2^(−60) is below half an ulp of 1, so the factor is exactly 1.
+var newnessOf = func() []float64 {
+	t := make([]float64, 300)
+	for s := range t {
+		t[s] = 1 + 8*math.Pow(2, -float64(s)/5)
+	}
+	return t
+}()
+
+// insertTop inserts x into top, which holds at most n elements in order (better first,
+// earlier arrivals first among equals), and drops what falls past n: fed every
+// candidate in turn, it leaves the first n of a stable sort, at O(n) per candidate
+// instead of sorting them all.
+func insertTop[T any](top []T, n int, x T, better func(a, b T) bool) []T {
+	i := len(top)
+	for i > 0 && better(x, top[i-1]) {
+		i--
+	}
+	if i >= n {
+		return top
+	}
+	top = append(top, x)
+	copy(top[i+1:], top[i:])
+	top[i] = x
+	if len(top) > n {
+		top = top[:n]
+	}
+	return top
 }

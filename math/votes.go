@@ -35,7 +35,16 @@ func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
 			colUsed[c.col] = true
 		}
 	}
-	d := &voteData{}
+	d := &voteData{
+		statements: make([]string, 0, len(m.statements)),
+		modOut:     make([]bool, 0, len(m.statements)),
+		meta:       make([]bool, 0, len(m.statements)),
+		rowPtr:     make([]int, 0, len(m.rows)+1),
+		col:        make([]int32, 0, m.votes),
+		vote:       make([]Vote, 0, m.votes),
+		cCol:       make([]int32, 0, m.votes),
+		cVal:       make([]float64, 0, m.votes),
+	}
 	colMap := make([]int32, len(m.statements))
 	for j, id := range m.statements {
 		if !colUsed[j] {
@@ -44,8 +53,10 @@ func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
 		}
 		colMap[j] = int32(len(d.statements))
 		d.statements = append(d.statements, id)
-		isMeta := meta[id]
-		out := modOut[id] || isMeta
+		// Most conversations have few moderated or meta statements: skip hashing
+		// every id when there are none.
+		isMeta := len(meta) > 0 && meta[id]
+		out := isMeta || (len(modOut) > 0 && modOut[id])
 		d.modOut = append(d.modOut, out)
 		d.meta = append(d.meta, isMeta)
 		if out {
@@ -56,6 +67,7 @@ func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
 	sum := make([]float64, k)
 	cnt := make([]int, k)
 	d.rowPtr = append(d.rowPtr, 0)
+	d.participants = make([]string, 0, len(m.rows))
 	for i, row := range m.rows {
 		if len(row) == 0 {
 			continue

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	polismath "github.com/agora-dev/agora/math"
+	"github.com/agora-dev/agora/polis"
+)
+
+// genExport generates a conversation with `agora gen`'s model and reads it back as an
+// export, as `agora analyze` would.
+func genExport(tb testing.TB, c genConfig) *polis.Export {
+	tb.Helper()
+	g, err := generate(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	for _, f := range g.files {
+		if err := os.WriteFile(filepath.Join(dir, f.name), f.body, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	ex, err := polis.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ex
+}
+
+// BenchmarkMathProductionSize is the full math pipeline on the conversation `agora gen`
+// makes with its defaults (6,000 participants, 19,000 opinions, 113,000 votes, 4
+// latent groups): cold, and warm after the last 100 votes (the steady state of a live
+// conversation, whose math reruns after every batch of votes).
+func BenchmarkMathProductionSize(b *testing.B) {
+	ex := genExport(b, genDefaults())
+	full, err := polisInput(ex)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prefixEx := *ex
+	prefixEx.Votes = ex.Votes[:len(ex.Votes)-100]
+	prefix, err := polisInput(&prefixEx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cold", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			polismath.Run(full, nil)
+		}
+	})
+	b.Run("warm100", func(b *testing.B) {
+		_, st := polismath.Run(prefix, nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			polismath.Run(full, st)
+		}
+	})
+}
+
+// genDefaults is `agora gen`'s configuration without flags.
+func genDefaults() genConfig {
+	var c genConfig
+	bindGenFlags(flag.NewFlagSet("", flag.ContinueOnError), &c)
+	return c
+}
