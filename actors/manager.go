@@ -37,7 +37,8 @@ type Config struct {
 	// MathInterval is the shortest time between two starts of the math on
 	// one conversation: changes within it coalesce into one run, so a hot
 	// conversation's analysis is at most about MathInterval plus one run
-	// behind its votes. Default 200ms.
+	// behind its votes. Default 200ms. A conversation whose runs take
+	// longer than a quarter of it is analysed less often (see mathShare).
 	MathInterval time.Duration
 	// MathWorkers bounds the analyses computed at once on this node.
 	// Default GOMAXPROCS.
@@ -190,6 +191,9 @@ func (m *Manager) load(h *handle) {
 	h.epoch, err = m.store.ClaimConversation(ctx, h.cid, m.cfg.NodeName)
 	if err == nil {
 		err = m.store.LoadConversation(ctx, h.cid, s)
+	}
+	if err == nil && s.imported() {
+		err = m.store.ConversationParticipants(ctx, h.cid, s.LoadParticipant)
 	}
 	if err != nil {
 		if agora.ErrorCode(err) == agora.EINTERNAL {

@@ -221,13 +221,14 @@ func (m *Manager) Analysis(ctx context.Context, cid string, withParticipants boo
 	for wait := time.Now().Add(2 * time.Second); a == nil && h.votes.Load() > 0 && time.Now().Before(wait); a = h.analysis.Load() {
 		time.Sleep(5 * time.Millisecond)
 	}
-	switch {
-	case a == nil:
+	if a == nil {
 		return emptyAnalysis(cid), nil
-	case withParticipants:
-		return a.jsonWithParticipants, nil
 	}
-	return a.json, nil
+	plain, full, err := a.bodies()
+	if withParticipants {
+		return full, err
+	}
+	return plain, err
 }
 
 // live returns the handle of a live (activated, undeleted) conversation for

@@ -91,12 +91,13 @@ func arrivalOrder(f *polisFixture) *polisFixture {
 // first votes, so replaying the votes in arrival order reproduces Polis' groups
 // exactly (same k, ids and members). On 25ptpt-3gp-no-strict-with-meta Polis' ids
 // (1..28 with gaps, participants 4, 1, 6, 7, 12, ...) were assigned by warm-start
-// splits during the conversation and cannot be derived from the votes; from any
-// order we tried, the cold run converges to another Lloyd fixed point with k = 3 (a
-// lower weighted sum of squares than Polis', 53.17 against 53.57, but a lower
-// silhouette, 0.432 against 0.445), agreeing with Polis at ARI 0.63. Replaying
-// Polis' base-cluster ids (TestPolisFixtures) reproduces its groups on all five
-// fixtures. The other fixtures' agreement is logged.
+// splits during the conversation, so a single cold Run cannot derive them: from any
+// row order we tried, it converges to another Lloyd fixed point with k = 3 (a lower
+// weighted sum of squares than Polis', 53.17 against 53.57, but a lower silhouette,
+// 0.432 against 0.445), agreeing with Polis at ARI 0.63. Replaying the votes batch by
+// batch does derive them and reproduces Polis' groups on both fixtures
+// (TestReplayedHistoryAgainstPolis); so does starting from Polis' base-cluster ids
+// (TestPolisFixtures), on all five. The other fixtures' agreement is logged.
 func TestColdStartAgainstPolis(t *testing.T) {
 	for _, name := range polisFixtureNames {
 		t.Run(name, func(t *testing.T) {

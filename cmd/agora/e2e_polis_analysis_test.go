@@ -25,7 +25,8 @@ import (
 // numbers per statement and per participant, within 1e-9. The server names
 // opinions and participants by agora ids; their external ids (the Polis
 // comment-id and voter-id, read from the opinion listings and from the
-// store) map them back.
+// store) map them back, and the analysis carries the same ones beside every
+// opinion_id and participant_id.
 func TestE2EPolisAnalysisEqualsAnalyze(t *testing.T) {
 	t.Parallel()
 	ts := MustOpenServer(t)
@@ -48,7 +49,9 @@ func TestE2EPolisAnalysisEqualsAnalyze(t *testing.T) {
 			}
 
 			got := ts.completeAnalysis(t, cid)
-			ts.toPolisIDs(t, cid, &got)
+			ops, voters := ts.polisIDs(t, cid)
+			ts.requireExternalIDs(t, cid, ops, voters)
+			toPolisIDs(t, &got, ops, voters)
 			requireSameAnalysis(t, &got, &want)
 		})
 	}
@@ -72,14 +75,12 @@ func (ts *TestServer) completeAnalysis(tb testing.TB, cid string) polismath.Resu
 	}
 }
 
-// toPolisIDs renames the opinions and participants of an analysis by their
-// external ids: the opinions' from the listings (visible, moved and hidden),
-// the participants' from the store, as exports read them: no endpoint shows
-// a participant's external id, and the analysis object does not carry them
-// (api.md says it should, beside participant_id; not built yet).
-func (ts *TestServer) toPolisIDs(tb testing.TB, cid string, a *polismath.Result) {
+// polisIDs returns the external ids of a conversation's opinions, from the
+// listings (visible, moved and hidden), and of its participants, from the
+// store, as exports read them (no endpoint lists participants), by agora id.
+func (ts *TestServer) polisIDs(tb testing.TB, cid string) (ops, voters map[string]string) {
 	tb.Helper()
-	ops := map[string]string{}
+	ops = map[string]string{}
 	for _, sort := range []string{"new", "moderated", "hidden"} {
 		cursor := ""
 		for {
@@ -106,7 +107,7 @@ func (ts *TestServer) toPolisIDs(tb testing.TB, cid string, a *polismath.Result)
 			cursor = *page.NextCursor
 		}
 	}
-	voters := map[string]string{}
+	voters = map[string]string{}
 	err := ts.Store.ConversationParticipants(context.Background(), cid, func(p agora.Participant) error {
 		voters[p.ID] = p.ExternalID
 		return nil
@@ -114,6 +115,55 @@ func (ts *TestServer) toPolisIDs(tb testing.TB, cid string, a *polismath.Result)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return ops, voters
+}
+
+// requireExternalIDs checks that the analysis of an imported conversation
+// (the latest, with participants) gives every opinion and participant its
+// Polis id as external_id, beside its agora id.
+func (ts *TestServer) requireExternalIDs(tb testing.TB, cid string, ops, voters map[string]string) {
+	tb.Helper()
+	type opinion struct {
+		OpinionID  string `json:"opinion_id"`
+		ExternalID string `json:"external_id"`
+	}
+	a := expect[struct {
+		Clusters []struct {
+			Representative []opinion `json:"representative"`
+		} `json:"clusters"`
+		Consensus struct {
+			Agree    []opinion `json:"agree"`
+			Disagree []opinion `json:"disagree"`
+		} `json:"consensus"`
+		Opinions     []opinion `json:"opinions"`
+		Participants []struct {
+			ParticipantID string `json:"participant_id"`
+			ExternalID    string `json:"external_id"`
+		} `json:"participants"`
+	}](tb, ts.do(tb, "GET", convPath(cid)+"/analysis?include=participants", "", nil), http.StatusOK)
+	all := slices.Concat(a.Opinions, a.Consensus.Agree, a.Consensus.Disagree)
+	for _, c := range a.Clusters {
+		all = append(all, c.Representative...)
+	}
+	if len(a.Opinions) == 0 || len(a.Participants) == 0 {
+		tb.Fatalf("the analysis of %s has %d opinions and %d participants", cid, len(a.Opinions), len(a.Participants))
+	}
+	for _, o := range all {
+		if want := ops[o.OpinionID]; o.ExternalID != want || want == "" {
+			tb.Fatalf("opinion %s has external_id %q in the analysis, Polis id %q", o.OpinionID, o.ExternalID, want)
+		}
+	}
+	for _, p := range a.Participants {
+		if want := voters[p.ParticipantID]; p.ExternalID != want || want == "" {
+			tb.Fatalf("participant %s has external_id %q in the analysis, Polis id %q", p.ParticipantID, p.ExternalID, want)
+		}
+	}
+}
+
+// toPolisIDs renames the opinions and participants of an analysis by their
+// external ids.
+func toPolisIDs(tb testing.TB, a *polismath.Result, ops, voters map[string]string) {
+	tb.Helper()
 	op := func(id *string) {
 		ext, ok := ops[*id]
 		if !ok {
@@ -141,7 +191,7 @@ func (ts *TestServer) toPolisIDs(tb testing.TB, cid string, a *polismath.Result)
 		p := &a.Participants[i]
 		ext, ok := voters[p.ParticipantID]
 		if !ok || ext == "" {
-			tb.Fatalf("the analysis places participant %s, who is not an imported participant of %s", p.ParticipantID, cid)
+			tb.Fatalf("the analysis places participant %s, who is not an imported participant", p.ParticipantID)
 		}
 		p.ParticipantID = ext
 	}
