@@ -84,11 +84,11 @@ type convActor struct {
 // mathShare bounds the share of one core a conversation's analysis may take
 // under continuous change: a run starts no sooner than mathShare times the
 // last run's duration after the last start. A large conversation whose run
-// (math, sorts, JSON) takes 150 ms is analysed every 600 ms instead of
-// every MathInterval, leaving the cores to the writes, while its analysis
-// stays within about 750 ms of the votes; a small one, whose runs take a
-// few milliseconds, is still analysed every MathInterval.
-const mathShare = 4
+// (math and sorts) takes 100 ms is analysed every 300 ms instead of every
+// MathInterval, so its analysis takes at most a third of a core and stays
+// within about 400 ms of the votes; a small one, whose runs take a few
+// milliseconds, is still analysed every MathInterval.
+const mathShare = 3
 
 // Receive implements actor.Receiver.
 func (a *convActor) Receive(c *actor.Context) {

@@ -38,7 +38,7 @@ type Config struct {
 	// one conversation: changes within it coalesce into one run, so a hot
 	// conversation's analysis is at most about MathInterval plus one run
 	// behind its votes. Default 200ms. A conversation whose runs take
-	// longer than a quarter of it is analysed less often (see mathShare).
+	// longer than a third of it is analysed less often (see mathShare).
 	MathInterval time.Duration
 	// MathWorkers bounds the analyses computed at once on this node.
 	// Default GOMAXPROCS.

@@ -2,7 +2,9 @@ package polismath
 
 import (
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // kmeansConvergence is Polis' stopping rule: the clustering is stable when every centre
@@ -200,46 +202,25 @@ func (l *lloyd) step() {
 	// half[c]: half the distance from centre c to the nearest other centre; a point
 	// within it of its own centre cannot be nearer to another one.
 	k := len(l.center)
-	cc := l.cc[:0]
+	if cap(l.cc) < k*k {
+		l.cc = make([]float64, k*k)
+	}
+	cc := l.cc[:k*k]
 	for a := range k {
-		for c := range k {
+		cc[a*k+a] = math.Inf(1)
+		for c := a + 1; c < k; c++ {
 			d := math.Inf(1)
-			if a != c && l.alive[a] && l.alive[c] {
+			if l.alive[a] && l.alive[c] {
 				d = math.Sqrt(dist2(l.center[a], l.center[c]))
 			}
-			cc = append(cc, d)
+			cc[a*k+c], cc[c*k+a] = d, d
 		}
 	}
 	l.cc = cc
 	for a := range k {
 		l.half[a] = 0.5 * slices.Min(cc[a*k:a*k+k])
 	}
-	for i, p := range l.pts {
-		if l.stepped {
-			a := l.assign[i]
-			u := l.upper[i] + l.delta[a]
-			shift := max1
-			if int(a) == arg1 {
-				shift = max2
-			}
-			lo := l.lower[i] - shift
-			bound := math.Max(lo, l.half[a])
-			if u*(1+boundSlack) < bound {
-				l.upper[i], l.lower[i] = u, lo
-				continue
-			}
-			u = math.Sqrt(dist2(p.pos, l.center[a]))
-			if u*(1+boundSlack) < bound {
-				l.upper[i], l.lower[i] = u, lo
-				continue
-			}
-			c, d1, d2 := l.nearestFrom(p.pos, int(a), u)
-			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
-			continue
-		}
-		c, d1, d2 := l.nearest(p.pos)
-		l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
-	}
+	l.both(func(lo, hi int) { l.assignRange(lo, hi, max1, max2, arg1) })
 	l.stepped = true
 
 	clear(l.sx)
@@ -267,6 +248,62 @@ func (l *lloyd) step() {
 		}
 		l.delta[c] = math.Sqrt(dist2(next, l.center[c]))
 		l.center[c] = next
+	}
+}
+
+// kmeansParallelPoints is the number of points from which a step's assignment is
+// split over two goroutines. Each point's assignment only reads the centres and
+// writes its own bounds, so the halves are independent and the result is the same;
+// the centres are still summed in point order, so they are bit for bit the same.
+const kmeansParallelPoints = 2000
+
+// both runs f on the points, in two concurrent halves when there are many.
+func (l *lloyd) both(f func(lo, hi int)) {
+	n := len(l.pts)
+	if n < kmeansParallelPoints || runtime.GOMAXPROCS(0) < 2 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f(n/2, n)
+	}()
+	f(0, n/2)
+	wg.Wait()
+}
+
+// assignRange assigns points lo..hi to their nearest centres, using and updating
+// their bounds; max1 and max2 are the largest centre shifts of the last step, arg1
+// the cluster that moved most.
+func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
+	for i := lo; i < hi; i++ {
+		p := l.pts[i]
+		if l.stepped {
+			a := l.assign[i]
+			u := l.upper[i] + l.delta[a]
+			shift := max1
+			if int(a) == arg1 {
+				shift = max2
+			}
+			lo := l.lower[i] - shift
+			bound := math.Max(lo, l.half[a])
+			if u*(1+boundSlack) < bound {
+				l.upper[i], l.lower[i] = u, lo
+				continue
+			}
+			u = math.Sqrt(dist2(p.pos, l.center[a]))
+			if u*(1+boundSlack) < bound {
+				l.upper[i], l.lower[i] = u, lo
+				continue
+			}
+			c, d1, d2 := l.nearestFrom(p.pos, int(a), u)
+			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
+			continue
+		}
+		c, d1, d2 := l.nearest(p.pos)
+		l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
 	}
 }
 
