@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,10 @@ type handle struct {
 	voters     atomic.Int32
 	locked     atomic.Bool
 	analysis   atomic.Pointer[analysis] // the latest, published by the actor
+	// ext caches an imported conversation's participants' external ids,
+	// loaded on first use (Manager.voterExternalIDs).
+	extMu sync.Mutex
+	ext   map[string]string
 	// hub fans committed changes out to live-update streams; set before
 	// ready is closed.
 	hub *hub

@@ -30,7 +30,6 @@ type mathSnapshot struct {
 	seqLimit     int      // opinions with a Seq from here on are newer than the snapshot
 	moderatedOut []string
 	meta         []string // meta statements of an import: out of the math, as in Polis
-	visible      []string
 	voterIDs     []string
 	// cells holds every voter's row back to back, voters in order of
 	// arrival (the order that reproduces Polis' cold clustering); row r is
@@ -39,9 +38,8 @@ type mathSnapshot struct {
 	offsets []int
 
 	// opinionExternalIDs is by opinion index, nil when no opinion has an
-	// external id; voterExternalIDs is the actor's map, read only.
+	// external id (the conversation was not imported).
 	opinionExternalIDs []string
-	voterExternalIDs   map[string]string
 }
 
 // snapshotForMath copies the state the math needs. It runs on the actor.
@@ -60,7 +58,6 @@ func (s *conversation) snapshotForMath() *mathSnapshot {
 		n += len(s.voters[i].cells)
 	}
 	snap.cells = make([]polismath.Cell, 0, n)
-	snap.voterExternalIDs = s.voterExternalIDs
 	for i, o := range s.opinions {
 		if o.Deleted {
 			continue
@@ -75,9 +72,7 @@ func (s *conversation) snapshotForMath() *mathSnapshot {
 		if o.IsMeta {
 			snap.meta = append(snap.meta, o.ID)
 		}
-		if o.Status == agora.StatusVisible {
-			snap.visible = append(snap.visible, o.ID)
-		} else {
+		if o.Status != agora.StatusVisible {
 			snap.moderatedOut = append(snap.moderatedOut, o.ID)
 		}
 	}
@@ -99,13 +94,14 @@ type analysis struct {
 	computedAt time.Time
 	k          int
 
-	// The JSON bodies are rendered by the first reader, not by the math
+	// The JSON bodies are rendered by their first reader, not by the math
 	// worker: on a large conversation rendering costs as much as the math,
 	// and most analyses of a busy conversation are superseded unread.
-	render                     sync.Once
-	out                        *analysisOutput // dropped once rendered
+	out                        *analysisOutput
+	imported                   bool // its participants may have external ids
+	renderPlain, renderFull    sync.Once
 	json, jsonWithParticipants []byte
-	renderErr                  error
+	plainErr, fullErr          error
 
 	seqLimit        int // opinions with a Seq from here on are newer than the analysis
 	opinions        map[string]*polismath.Opinion
@@ -126,7 +122,14 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 	if err != nil {
 		return nil // the snapshot is built by the actor: an error here is a bug
 	}
-	statements := append(append([]string(nil), snap.visible...), snap.moderatedOut...)
+	// Every opinion, in column order: the math then finds the unvoted ones
+	// in one merge pass.
+	statements := make([]string, 0, len(snap.opinionIDs))
+	for _, id := range snap.opinionIDs {
+		if id != "" {
+			statements = append(statements, id)
+		}
+	}
 	res, state := polismath.Run(polismath.Input{Votes: m, ModeratedOut: snap.moderatedOut, Meta: snap.meta, Statements: statements}, prev)
 	a := &analysis{
 		version:         snap.version,
@@ -166,25 +169,45 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 		}
 	}
 	a.out = withExternalIDs(res, snap)
+	a.imported = snap.opinionExternalIDs != nil
 	return a
 }
 
-// bodies returns the analysis as JSON, without and with the participants,
-// rendering both on the first call.
-func (a *analysis) bodies() (plain, withParticipants []byte, err error) {
-	a.render.Do(func() {
-		out := a.out
-		a.out = nil
-		if a.jsonWithParticipants, a.renderErr = json.Marshal(out); a.renderErr == nil {
-			out.Participants = nil
-			a.json, a.renderErr = json.Marshal(out)
-		}
-		if a.renderErr != nil {
-			// The math guarantees finite numbers: a failure here is a bug.
-			a.renderErr = agora.Errorf(agora.EINTERNAL, "The analysis could not be rendered: %v.", a.renderErr)
-		}
+// plainBody returns the analysis as JSON without the participants,
+// rendering it on the first call.
+func (a *analysis) plainBody() ([]byte, error) {
+	a.renderPlain.Do(func() {
+		out := *a.out
+		out.Participants = nil
+		a.json, a.plainErr = renderAnalysis(&out)
 	})
-	return a.json, a.jsonWithParticipants, a.renderErr
+	return a.json, a.plainErr
+}
+
+// fullBody returns the analysis as JSON with the participants, rendering
+// it on the first call; voterExternalIDs maps the participants imported
+// from Polis to their Polis ids (nil for a native conversation).
+func (a *analysis) fullBody(voterExternalIDs map[string]string) ([]byte, error) {
+	a.renderFull.Do(func() {
+		out := *a.out
+		if voterExternalIDs != nil {
+			out.Participants = slices.Clone(out.Participants)
+			for i := range out.Participants {
+				out.Participants[i].ExternalID = voterExternalIDs[out.Participants[i].ParticipantID]
+			}
+		}
+		a.jsonWithParticipants, a.fullErr = renderAnalysis(&out)
+	})
+	return a.jsonWithParticipants, a.fullErr
+}
+
+func renderAnalysis(out *analysisOutput) ([]byte, error) {
+	b, err := json.Marshal(out)
+	if err != nil {
+		// The math guarantees finite numbers: a failure here is a bug.
+		return nil, agora.Errorf(agora.EINTERNAL, "The analysis could not be rendered: %v.", err)
+	}
+	return b, nil
 }
 
 // analysisOutput is a polismath.Result as served: api.md puts an opinion's
@@ -264,7 +287,7 @@ func withExternalIDs(res *polismath.Result, snap *mathSnapshot) *analysisOutput 
 		out.Participants = make([]participantOutput, len(res.Participants))
 		for i := range res.Participants {
 			p := &res.Participants[i]
-			out.Participants[i] = participantOutput{p, snap.voterExternalIDs[p.ParticipantID]}
+			out.Participants[i] = participantOutput{Participant: p}
 		}
 	}
 	return out
@@ -276,27 +299,6 @@ func consensusOutputs(ops []polismath.ConsensusOpinion, ext map[string]string) [
 		out[i] = consensusOpinionOutput{&ops[i], ext[ops[i].OpinionID]}
 	}
 	return out
-}
-
-// LoadParticipant records an imported participant's external id while the
-// conversation loads (a callback for agora.Store.ConversationParticipants).
-// Only participants of a Polis import have one.
-func (s *conversation) LoadParticipant(p agora.Participant) error {
-	if p.ExternalID == "" {
-		return nil
-	}
-	if s.voterExternalIDs == nil {
-		s.voterExternalIDs = map[string]string{}
-	}
-	s.voterExternalIDs[p.ID] = p.ExternalID
-	return nil
-}
-
-// imported reports whether the conversation came from a Polis import (its
-// opinions carry external ids), the only case where its participants can
-// have external ids worth loading.
-func (s *conversation) imported() bool {
-	return slices.ContainsFunc(s.opinions, func(o *opinionState) bool { return o.ExternalID != "" })
 }
 
 // emptyAnalysis answers before the first analysis of a conversation.

@@ -22,12 +22,11 @@ func TestAnalysisExternalIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	voterExternalIDs := map[string]string{}
 	for p := range 40 {
 		id := fmt.Sprint("p", p)
 		if p%5 != 4 { // every fifth participant is native
-			if err := s.LoadParticipant(agora.Participant{ID: id, ExternalID: fmt.Sprint(p)}); err != nil {
-				t.Fatal(err)
-			}
+			voterExternalIDs[id] = fmt.Sprint(p)
 		}
 		for o := range 12 {
 			v := agora.Disagree
@@ -40,12 +39,12 @@ func TestAnalysisExternalIDs(t *testing.T) {
 		}
 	}
 	s.finishLoad()
-	if !s.imported() {
-		t.Fatal("a conversation with external opinion ids is not taken as imported")
-	}
 	a := compute(s.snapshotForMath(), nil)
 	if a == nil {
 		t.Fatal("no analysis")
+	}
+	if !a.imported {
+		t.Fatal("a conversation with external opinion ids is not taken as imported")
 	}
 
 	type opinion struct {
@@ -80,7 +79,11 @@ func TestAnalysisExternalIDs(t *testing.T) {
 			t.Errorf("opinion %s has external_id %v, want %d", o.OpinionID, o.ExternalID, 100+i)
 		}
 	}
-	plain, full, err := a.bodies()
+	plain, err := a.plainBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := a.fullBody(voterExternalIDs)
 	if err != nil {
 		t.Fatal(err)
 	}

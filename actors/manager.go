@@ -192,9 +192,6 @@ func (m *Manager) load(h *handle) {
 	if err == nil {
 		err = m.store.LoadConversation(ctx, h.cid, s)
 	}
-	if err == nil && s.imported() {
-		err = m.store.ConversationParticipants(ctx, h.cid, s.LoadParticipant)
-	}
 	if err != nil {
 		if agora.ErrorCode(err) == agora.EINTERNAL {
 			m.log.Error("loading a conversation failed", "conversation", h.cid, "err", err)

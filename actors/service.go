@@ -224,11 +224,41 @@ func (m *Manager) Analysis(ctx context.Context, cid string, withParticipants boo
 	if a == nil {
 		return emptyAnalysis(cid), nil
 	}
-	plain, full, err := a.bodies()
-	if withParticipants {
-		return full, err
+	if !withParticipants {
+		return a.plainBody()
 	}
-	return plain, err
+	var ext map[string]string
+	if a.imported {
+		if ext, err = m.voterExternalIDs(ctx, h); err != nil {
+			return nil, err
+		}
+	}
+	return a.fullBody(ext)
+}
+
+// voterExternalIDs returns the Polis ids of an imported conversation's
+// participants, read from the store by the first request that shows them
+// and kept for the incarnation: imported participants have no token, so
+// the set never changes, and activation does not pay for a query most
+// conversations never need.
+func (m *Manager) voterExternalIDs(ctx context.Context, h *handle) (map[string]string, error) {
+	h.extMu.Lock()
+	defer h.extMu.Unlock()
+	if h.ext != nil {
+		return h.ext, nil
+	}
+	ext := map[string]string{}
+	err := m.store.ConversationParticipants(ctx, h.cid, func(p agora.Participant) error {
+		if p.ExternalID != "" {
+			ext[p.ID] = p.ExternalID
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.ext = ext
+	return ext, nil
 }
 
 // live returns the handle of a live (activated, undeleted) conversation for

@@ -26,11 +26,6 @@ type conversation struct {
 	// reads, and a lookup is a binary search in a short slice.
 	voters    []voterRow
 	voterByID map[string]int32
-	// voterExternalIDs maps the participants imported from Polis to their
-	// Polis ids, for the analysis output: filled once while loading, never
-	// changed afterwards (imported participants have no token), so math
-	// snapshots share it; nil for a native conversation.
-	voterExternalIDs map[string]string
 	// loadFirst holds, while the conversation loads, each voter's earliest
 	// current-vote time (Unix µs) by voter index: finishLoad orders the
 	// voters by it, then drops it.

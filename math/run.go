@@ -196,6 +196,9 @@ func Run(in Input, prev *State) (*Result, *State) {
 // merge pass: when voted is a subsequence of listed, the other entries of listed are
 // the candidates, and only they are hashed.
 func unvoted(voted, listed []string) []string {
+	if len(listed) == 0 {
+		return nil
+	}
 	var rest []string
 	j := 0
 	for _, id := range listed {
