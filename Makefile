@@ -1,7 +1,7 @@
 # agora: the targets a developer and CI use. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: build test lint bench run cluster
+.PHONY: build test lint bench load run cluster
 
 build:
 	$(GO) build -o bin/agora ./cmd/agora
@@ -18,6 +18,11 @@ lint:
 # Benchmarks behind docs/PERFORMANCE.md.
 bench:
 	bash scripts/bench.sh
+
+# The replaced system's load test against a production-size conversation
+# (scripts/load.sh: STORE=postgres, --mode capacity|throughput, PROFILE=20).
+load:
+	bash scripts/load.sh
 
 run:
 	$(GO) run ./cmd/agora serve
