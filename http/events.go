@@ -29,6 +29,13 @@ const heartbeat = 15 * time.Second
 // committed change. The stream ends when the subscriber is too slow (it
 // may resume), when the conversation is deleted or leaves this node, and
 // at shutdown.
+//
+// The stream takes the connection over from fasthttp (a hijack) and writes
+// to it directly: fasthttp's streamed bodies go through a pipe to the
+// connection's goroutine, two goroutine wake-ups and a copy per write, and
+// keep that goroutine and its buffers for the stream's life. At each of
+// its hub's wake-ups a stream sends everything pending in one write, from
+// the hub's goroutines while its socket takes it (see sseStream).
 func (s *Server) events(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
 	cid, err := pathID(ctx, "cid")
 	if err != nil {
@@ -47,42 +54,38 @@ func (s *Server) events(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
 		return err
 	}
 	streamHeaders(ctx)
-	stop, conn := s.stopStreams, ctx.Conn()
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer s.streams.Add(-1)
-		defer sub.Close()
-		for _, e := range sub.Backlog {
-			writeEvent(w, e)
+	// HTTP/1.0 clients cannot read chunks: their stream ends with the
+	// connection instead.
+	chunked := ctx.Request.Header.IsHTTP11()
+	if chunked {
+		ctx.Response.Header.SetContentLength(-1)
+	} else {
+		ctx.Response.Header.SetContentLength(-2)
+	}
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(conn net.Conn) {
+		// The head is rendered here, after every middleware has set its
+		// headers; ctx lives until this function returns, and returning at
+		// once lets fasthttp recycle it and the connection's 16 KiB read
+		// buffer (the server keeps hijacked connections open: the stream
+		// closes its own).
+		head := ctx.Response.Header.AppendBytes(nil)
+		if u, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
+			conn = u.UnsafeConn()
 		}
-		if flush(conn, w) != nil {
-			return
-		}
-		tick := time.NewTicker(heartbeat)
-		defer tick.Stop()
-		for {
-			select {
-			case e, ok := <-sub.Events:
-				if !ok {
-					return
-				}
-				writeEvent(w, e)
-			case <-tick.C:
-				w.WriteString(":\n\n")
-			case <-stop:
-				return
-			}
-			if flush(conn, w) != nil {
-				return
-			}
-		}
+		go func() {
+			defer s.streams.Add(-1)
+			defer conn.Close()
+			newSSEStream(sub, conn, chunked).run(head, s.stopStreams)
+		}()
 	})
 	return nil
 }
 
-// flush sends what the stream has buffered. The server's write timeout
-// bounds a whole response, which a stream never finishes: each flush
-// instead gets a deadline of its own, long enough for a slow reader and
-// short enough to let go of a stalled one.
+// flush sends what a proxied stream has buffered. The server's write
+// timeout bounds a whole response, which a stream never finishes: each
+// flush instead gets a deadline of its own, long enough for a slow reader
+// and short enough to let go of a stalled one.
 func flush(conn net.Conn, w *bufio.Writer) error {
 	conn.SetWriteDeadline(time.Now().Add(2 * heartbeat))
 	return w.Flush()
@@ -93,10 +96,6 @@ func streamHeaders(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
 	ctx.Response.Header.Set("X-Accel-Buffering", "no")
 	ctx.SetStatusCode(fasthttp.StatusOK)
-}
-
-func writeEvent(w *bufio.Writer, e actors.StreamEvent) {
-	w.Write(e.Frame)
 }
 
 // proxyStream relays the stream of a conversation another node owns: the

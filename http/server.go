@@ -168,7 +168,10 @@ func NewServer(cfg Config, conversations agora.ConversationService, participants
 		IdleTimeout:                  2 * time.Minute,
 		NoDefaultContentType:         true,
 		DisablePreParseMultipartForm: true,
-		Logger:                       connLogger{cfg.Logger},
+		// Only live-update streams hijack their connection; they close it
+		// themselves (http/events.go).
+		KeepHijackedConns: true,
+		Logger:            connLogger{cfg.Logger},
 	}
 	return s
 }

@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +20,9 @@ import (
 // load generator's scenario (200 VUs) on the same conversation, and
 // measures the delay from the acknowledgment of an opinion to its delivery
 // on every stream, the server's memory per stream, and the vote latency
-// the load generator sees. Run it alone: -bench Streams -benchtime 1x.
+// the load generator sees. The streams' client runs in this process on the
+// same cores (see streamClient: it is kept lean so that it measures the
+// server more than itself). Run it alone: -bench Streams -benchtime 1x.
 func BenchmarkStreams(b *testing.B) {
 	streams := 10_000
 	if v, err := strconv.Atoi(os.Getenv("AGORA_BENCH_STREAMS")); err == nil {
@@ -58,65 +58,7 @@ func BenchmarkStreams(b *testing.B) {
 	}
 	rssBefore, heapBefore := metric("process_resident_memory_bytes"), metric("go_memstats_heap_inuse_bytes")
 
-	// received[opinion id] = when each stream saw it.
-	var mu sync.Mutex
-	received := map[string][]time.Time{}
-	var opened sync.WaitGroup
-	var conns []net.Conn
-	// open dials one stream, retrying while the conversation's admission
-	// control answers 429 to the crowd of subscribers arriving at once.
-	open := func() (net.Conn, *bufio.Reader) {
-		for attempt := 0; ; attempt++ {
-			c, err := net.Dial("tcp", p.addr)
-			if err != nil {
-				b.Fatalf("stream %d: %v", len(conns), err)
-			}
-			fmt.Fprintf(c, "GET /v1/conversations/%s/events HTTP/1.1\r\nHost: x\r\n\r\n", conv.ID)
-			r := bufio.NewReader(c)
-			status, err := r.ReadString('\n')
-			if err == nil && strings.Contains(status, " 200 ") {
-				return c, r
-			}
-			c.Close()
-			if attempt > 100 {
-				b.Fatalf("stream %d: %q %v", len(conns), status, err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	for range streams {
-		c, r := open()
-		conns = append(conns, c)
-		opened.Add(1)
-		go func() {
-			first := true
-			for {
-				line, err := r.ReadBytes('\n')
-				if err != nil {
-					if first {
-						opened.Done()
-					}
-					return
-				}
-				if first && bytes.HasPrefix(line, []byte("event: counters")) {
-					first = false
-					opened.Done()
-				}
-				// Opinion events start with their id; reading it without a
-				// JSON decoder keeps the client's cost per event small.
-				if rest, ok := bytes.CutPrefix(line, []byte(`data: {"id":"`)); ok {
-					now := time.Now()
-					if end := bytes.IndexByte(rest, '"'); end > 0 {
-						id := string(rest[:end])
-						mu.Lock()
-						received[id] = append(received[id], now)
-						mu.Unlock()
-					}
-				}
-			}
-		}()
-	}
-	opened.Wait()
+	readers := openStreams(b, p.addr, "/v1/conversations/"+conv.ID+"/events", streams)
 	time.Sleep(time.Second)
 	rssOpen, heapOpen := metric("process_resident_memory_bytes"), metric("go_memstats_heap_inuse_bytes")
 
@@ -140,12 +82,14 @@ func BenchmarkStreams(b *testing.B) {
 	lg.Wait()
 	time.Sleep(2 * time.Second)
 	rssLoad := metric("process_resident_memory_bytes")
-	for _, c := range conns {
-		c.Close()
+	received := map[string][]time.Time{}
+	for _, as := range readers.close() {
+		for _, a := range as {
+			received[a.id] = append(received[a.id], a.at)
+		}
 	}
 	var delays []time.Duration
 	missing := 0
-	mu.Lock()
 	for id, at := range acked {
 		got := received[id]
 		missing += streams - len(got)
@@ -153,7 +97,6 @@ func BenchmarkStreams(b *testing.B) {
 			delays = append(delays, max(0, t.Sub(at)))
 		}
 	}
-	mu.Unlock()
 	slices.Sort(delays)
 	if len(delays) == 0 {
 		b.Fatal("no marker delivered")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -224,6 +225,34 @@ func TestLiveUpdates(t *testing.T) {
 			return nil
 		})
 		t.Logf("100 votes took %v before the stalled subscriber, %v after it was dropped", base, timeVotes())
+	})
+
+	t.Run("an HTTP/1.0 client gets the stream unchunked, ended by the connection", func(t *testing.T) {
+		conn, err := net.Dial("tcp", ts.HTTP.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET %s/events HTTP/1.0\r\n\r\n", convPath(conv.ID))
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(conn)
+		var head []string
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("head %q: %v", head, err)
+			}
+			if line == "\r\n" {
+				break
+			}
+			head = append(head, strings.TrimSpace(line))
+		}
+		if !strings.Contains(head[0], " 200 ") || slices.Contains(head, "Transfer-Encoding: chunked") {
+			t.Fatalf("head %q", head)
+		}
+		if line, err := r.ReadString('\n'); err != nil || line != "event: counters\n" {
+			t.Fatalf("first line of the body %q: %v", line, err)
+		}
 	})
 
 	t.Run("a stream outlives the server's write timeout", func(t *testing.T) {
