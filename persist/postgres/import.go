@@ -15,8 +15,9 @@ import (
 // ImportConversation implements agora.Store: one transaction that inserts
 // the conversation and its ownership row (epoch 1), then COPYs the
 // participants, opinions, current votes (in key order) and vote history.
-// The foreign keys check each copied row, so a vote on an unknown opinion
-// fails the whole import.
+// Validate has checked that every vote refers to a participant and an
+// opinion of the import itself, which this transaction inserts: the votes
+// have no foreign keys (migration 0004).
 func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 	if err := im.Validate(); err != nil {
 		return err

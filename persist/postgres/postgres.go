@@ -4,8 +4,8 @@
 //
 // A flush of the write-behind batcher is one transaction shipped in few
 // round trips: one pipelined pgx.Batch carries the epoch check and every
-// change as multi-row statements over unnest(...) arrays, COPY appends the
-// vote history, and COMMIT ends it (see Apply). Activation reads a
+// change, the vote history included, as multi-row statements over
+// unnest(...) arrays, and COMMIT ends it (see Apply). Activation reads a
 // conversation in one pipelined snapshot and streams the rows into the
 // actor (see LoadConversation).
 //

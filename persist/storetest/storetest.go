@@ -266,6 +266,17 @@ func testApplyAtomicity(t *testing.T, open func(t *testing.T) agora.Store) {
 			d.ID = o.ID
 			return OpinionCreated(d)
 		}},
+		{"commits nothing when the last event votes on an unknown opinion", func(f *fixture, existing *agora.Participant, c *agora.Conversation, _ *agora.Opinion) agora.Event {
+			return VoteCast(c.ID, existing.ID, "no-such-opinion", agora.Agree, f.tick())
+		}},
+		{"commits nothing when the last event votes by an unknown participant", func(f *fixture, _ *agora.Participant, c *agora.Conversation, o *agora.Opinion) agora.Event {
+			return VoteCast(c.ID, "no-such-participant", o.ID, agora.Agree, f.tick())
+		}},
+		{"commits nothing when the last event votes on an opinion of another conversation", func(f *fixture, existing *agora.Participant, _ *agora.Conversation, o *agora.Opinion) agora.Event {
+			other := f.conversation(existing.ID)
+			f.apply(ConversationCreated(other))
+			return VoteCast(other.ID, existing.ID, o.ID, agora.Agree, f.tick())
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, open)
