@@ -40,8 +40,9 @@ type Config struct {
 	// behind its votes. Default 200ms. A conversation whose runs take
 	// longer than a third of it is analysed less often (see mathShare).
 	MathInterval time.Duration
-	// MathWorkers bounds the analyses computed at once on this node.
-	// Default GOMAXPROCS.
+	// MathWorkers bounds the analyses computed at once on this node, each
+	// on one core. Default GOMAXPROCS-1 (at least 1), so that the math
+	// never takes every core from the requests.
 	MathWorkers int
 	// Placement says which conversations this node may hold; nil owns
 	// them all (a single node).

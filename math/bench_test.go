@@ -15,20 +15,30 @@ const (
 // benchRun measures Run on all votes, cold (no State) and warm (the State of a run on
 // all but the last 100 votes: the steady state of a live conversation, where the math
 // reruns after every batch of votes).
+//
+// Each runs twice: with Input.Parallel, as `agora analyze` runs it, and on one core, as
+// the server does (suffix "-1core").
 func benchRun(b *testing.B, full, prefix Input) {
-	b.Run("cold", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			Run(full, nil)
+	for _, parallel := range []bool{true, false} {
+		suffix := ""
+		if !parallel {
+			suffix = "-1core"
 		}
-	})
-	b.Run("warm100", func(b *testing.B) {
-		_, st := Run(prefix, nil)
-		b.ReportAllocs()
-		for b.Loop() {
-			Run(full, st)
-		}
-	})
+		full.Parallel, prefix.Parallel = parallel, parallel
+		b.Run("cold"+suffix, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Run(full, nil)
+			}
+		})
+		b.Run("warm100"+suffix, func(b *testing.B) {
+			_, st := Run(prefix, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				Run(full, st)
+			}
+		})
+	}
 }
 
 func BenchmarkRunLargestFixture(b *testing.B) {

@@ -30,7 +30,7 @@ type clustering struct {
 // then groups the base clusters for every k from 2 to min(5, 2 + n_base/12), picks the
 // k with the best silhouette (the largest k on ties) and lets the k-smoother decide
 // which clustering is published. prevBase has row indices as members.
-func clusterParticipants(pos [][2]float64, in []bool, prevBase []kcluster, prevGroups map[int][]kcluster, smoother KSmoother) clustering {
+func clusterParticipants(pos [][2]float64, in []bool, prevBase []kcluster, prevGroups map[int][]kcluster, smoother KSmoother, parallel bool) clustering {
 	var pts []point
 	for i, ok := range in {
 		if ok {
@@ -38,7 +38,7 @@ func clusterParticipants(pos [][2]float64, in []bool, prevBase []kcluster, prevG
 		}
 	}
 	out := clustering{byK: map[int][]kcluster{}, smooth: smoother}
-	out.base = kmeans(pts, baseK, prevBase, baseMaxIters)
+	out.base = kmeansWith(pts, baseK, prevBase, baseMaxIters, parallel)
 	if len(out.base) < 2 {
 		return out
 	}

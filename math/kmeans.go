@@ -33,6 +33,11 @@ type kcluster struct {
 // their points are dropped, so fewer than k may come back. At most maxIters+1 steps
 // are taken. The result is sorted by id.
 func kmeans(points []point, k int, last []kcluster, maxIters int) []kcluster {
+	return kmeansWith(points, k, last, maxIters, false)
+}
+
+// kmeansWith is kmeans, its large steps' assignments in two goroutines when parallel.
+func kmeansWith(points []point, k int, last []kcluster, maxIters int, parallel bool) []kcluster {
 	if len(points) == 0 || k <= 0 {
 		return nil
 	}
@@ -43,6 +48,7 @@ func kmeans(points []point, k int, last []kcluster, maxIters int) []kcluster {
 		clusters = initClusters(points, k)
 	}
 	l := newLloyd(points, clusters)
+	l.parallel = parallel
 	for iter := maxIters; ; iter-- {
 		l.step()
 		if iter <= 0 || l.stable() {
@@ -78,20 +84,21 @@ func initClusters(points []point, k int) []kcluster {
 // centres again. With 100 base clusters that removes most of the work after the first
 // few steps.
 type lloyd struct {
-	pts     []point
-	ids     []int // cluster slots, in ascending id order
-	center  [][2]float64
-	alive   []bool
-	before  [][2]float64 // live centres before the last step, for the stopping rule
-	assign  []int32      // slot of each point; -1 before the first step
-	upper   []float64    // ≥ distance from the point to its centre
-	lower   []float64    // ≤ distance from the point to every other live centre
-	sx, sy  []float64
-	sw      []float64
-	delta   []float64
-	cc      []float64 // distances between centres, k x k
-	half    []float64
-	stepped bool
+	pts      []point
+	ids      []int // cluster slots, in ascending id order
+	center   [][2]float64
+	alive    []bool
+	before   [][2]float64 // live centres before the last step, for the stopping rule
+	assign   []int32      // slot of each point; -1 before the first step
+	upper    []float64    // ≥ distance from the point to its centre
+	lower    []float64    // ≤ distance from the point to every other live centre
+	sx, sy   []float64
+	sw       []float64
+	delta    []float64
+	cc       []float64 // distances between centres, k x k
+	half     []float64
+	stepped  bool
+	parallel bool // see both
 }
 
 // boundSlack keeps the pruning exact despite rounding in the bounds: a point is only
@@ -260,7 +267,7 @@ const kmeansParallelPoints = 2000
 // both runs f on the points, in two concurrent halves when there are many.
 func (l *lloyd) both(f func(lo, hi int)) {
 	n := len(l.pts)
-	if n < kmeansParallelPoints || runtime.GOMAXPROCS(0) < 2 {
+	if !l.parallel || n < kmeansParallelPoints || runtime.GOMAXPROCS(0) < 2 {
 		f(0, n)
 		return
 	}

@@ -331,6 +331,9 @@ func powerPCA(d *voteData, nc int, warm [][]float64) pcaResult {
 		return res
 	}
 	g := newGramOp(c)
+	if !d.parallel {
+		g.split = 0
+	}
 
 	// Start block: the previous components, mapped to the row side if needed.
 	var start [][]float64

@@ -21,6 +21,8 @@ type voteData struct {
 	cCol    []int32
 	cVal    []float64
 
+	parallel bool // products may run in two goroutines (Input.Parallel)
+
 	mean      []float64 // per column; 0 for moderated-out columns
 	voteCount []int     // per row: present raw votes, passes and moderated-out columns included
 	seen      []int     // per row: present cells after zeroing, i.e. n_i of the scaling factor

@@ -88,6 +88,7 @@ func analyzeDir(dir string) (*analyzed, error) {
 		return nil, err
 	}
 	loaded := time.Now()
+	in.Parallel = true // offline: the run may take both halves of the machine
 	res, _ := polismath.Run(in, nil)
 	done := time.Now()
 	res.ConversationID = filepath.Base(filepath.Clean(dir))

@@ -47,19 +47,28 @@ func BenchmarkMathProductionSize(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("cold", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			polismath.Run(full, nil)
+	// As `agora analyze` runs it (two goroutines for large steps), and on one
+	// core as the server does ("-1core").
+	for _, parallel := range []bool{true, false} {
+		suffix := ""
+		if !parallel {
+			suffix = "-1core"
 		}
-	})
-	b.Run("warm100", func(b *testing.B) {
-		_, st := polismath.Run(prefix, nil)
-		b.ReportAllocs()
-		for b.Loop() {
-			polismath.Run(full, st)
-		}
-	})
+		full.Parallel, prefix.Parallel = parallel, parallel
+		b.Run("cold"+suffix, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				polismath.Run(full, nil)
+			}
+		})
+		b.Run("warm100"+suffix, func(b *testing.B) {
+			_, st := polismath.Run(prefix, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				polismath.Run(full, st)
+			}
+		})
+	}
 }
 
 // genDefaults is `agora gen`'s configuration without flags.
