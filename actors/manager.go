@@ -20,9 +20,14 @@ type Config struct {
 	// reached it for this long, so memory holds only active conversations.
 	// Default 10m.
 	IdleTimeout time.Duration
-	// MaxInflight bounds the commands waiting for one conversation's actor.
-	// Past it, requests get 429 with Retry-After instead of growing the
-	// inbox, which in hollywood never refuses. Default 512.
+	// MaxInflight bounds the commands of one conversation between admission
+	// and answer: waiting for the actor, and for writes, waiting for their
+	// commit. Past it, requests get 429 with Retry-After instead of growing
+	// the inbox, which in hollywood never refuses. Default 4096: a hot
+	// conversation taking 5,000 writes/s with commits of 50-100 ms has 250
+	// to 500 writes waiting for their commit alone (512 refused writes at
+	// 8,000 VUs while the p99 was still under 100 ms), and 4,096 commands
+	// are a few milliseconds of the actor's work.
 	MaxInflight int
 	// InboxSize is the initial capacity of an actor's inbox. Default 64.
 	InboxSize int
@@ -62,7 +67,7 @@ func (c *Config) setDefaults() {
 		c.IdleTimeout = 10 * time.Minute
 	}
 	if c.MaxInflight <= 0 {
-		c.MaxInflight = 512
+		c.MaxInflight = 4096
 	}
 	if c.InboxSize <= 0 {
 		c.InboxSize = 64
