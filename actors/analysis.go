@@ -143,14 +143,17 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 		state:           state,
 	}
 	res.ConversationID, res.ComputedAt, res.VotesIncluded = snap.cid, a.computedAt, snap.votes
+	// Every opinion's cluster tallies share one backing array: a large
+	// conversation has hundreds of thousands of opinions.
+	backing := make([]agora.ClusterTally, 0, len(res.Opinions)*len(res.Clusters))
 	for i := range res.Opinions {
 		o := &res.Opinions[i]
 		a.opinions[o.OpinionID] = o
-		tallies := make([]agora.ClusterTally, len(o.Groups))
-		for j, g := range o.Groups {
-			tallies[j] = agora.ClusterTally{Cluster: g.Cluster, Tally: agora.Tally{Agree: g.Agree, Disagree: g.Disagree, Pass: g.Pass}}
+		start := len(backing)
+		for _, g := range o.Groups {
+			backing = append(backing, agora.ClusterTally{Cluster: g.Cluster, Tally: agora.Tally{Agree: g.Agree, Disagree: g.Disagree, Pass: g.Pass}})
 		}
-		a.clusters[o.OpinionID] = tallies
+		a.clusters[o.OpinionID] = backing[start:len(backing):len(backing)]
 	}
 	a.order = map[agora.OpinionSort][]string{
 		agora.SortOpinionsDiscover:  sortedBy(res.Opinions, func(o *polismath.Opinion) float64 { return o.Priority }),
