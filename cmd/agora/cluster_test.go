@@ -445,3 +445,87 @@ func tailProblems(log string, n int) string {
 	}
 	return strings.Join(out[max(0, len(out)-n):], "\n")
 }
+
+// TestClusterLiveUpdates opens a conversation's stream on a node that does
+// not own it: the node relays the owner's events. When the owner is killed
+// the relayed stream ends, and the client's resume with Last-Event-ID on the
+// same node gets `reset` (the new owner's hub does not hold the old
+// incarnation's events), then the new owner's events.
+func TestClusterLiveUpdates(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	f := tc.fixture(1, 2, 1)
+	cid, token := f.convs[0], f.voters[0].token
+	var st struct{ Owner string }
+	if code, err := call(tc.client, "GET", tc.url(tc.nodes[0], "/admin/conversations/"+cid+"/state"), clusterAdmin, nil, &st); err != nil || code != 200 {
+		t.Fatalf("state: %d %v", code, err)
+	}
+	var owner, relay, other *clusterNode
+	for _, nd := range tc.nodes {
+		switch {
+		case nd.name == st.Owner:
+			owner = nd
+		case relay == nil:
+			relay = nd
+		default:
+			other = nd
+		}
+	}
+	if owner == nil {
+		t.Fatalf("owner %q is not a node of the cluster", st.Owner)
+	}
+	post := func(nd *clusterNode, text string) string {
+		t.Helper()
+		var op struct{ ID string }
+		if code, err := call(tc.client, "POST", tc.url(nd, "/v1/conversations/"+cid+"/opinions"), token, map[string]any{"text": text}, &op); err != nil || code != 201 {
+			t.Fatalf("opinion through %s: %d %v", nd.name, code, err)
+		}
+		return op.ID
+	}
+
+	s := openStreamAt(t, "http://"+relay.httpAddr, cid, "")
+	first, _ := s.next("counters")
+	if first.data["opinion_count"].(float64) != 2 {
+		t.Fatalf("first snapshot through %s: %v", relay.name, first.data)
+	}
+	id := post(other, "relayed")
+	e, _ := s.next("opinion")
+	if e.data["id"] != id || e.id == "" {
+		t.Fatalf("opinion event through %s: %+v, want %s", relay.name, e, id)
+	}
+	if code, err := call(tc.client, "PUT", tc.url(owner, "/v1/conversations/"+cid+"/opinions/"+f.opinions[cid][0]+"/vote"), token, map[string]string{"vote": "agree"}, nil); err != nil || code != 200 {
+		t.Fatalf("vote: %d %v", code, err)
+	}
+	// The author's vote on the new opinion and this one.
+	for want := first.data["vote_count"].(float64) + 2; ; {
+		if c, _ := s.next("counters"); c.data["vote_count"].(float64) == want {
+			break
+		}
+	}
+
+	owner.cmd.Process.Kill()
+	owner.cmd.Wait()
+	s.ended(20 * time.Second)
+	tc.waitServing(relay, other)
+	// The relay may answer 503 while the conversation moves: retry.
+	var r *sseStream
+	for deadline := time.Now().Add(20 * time.Second); r == nil; {
+		req, _ := http.NewRequest("GET", tc.url(relay, "/v1/conversations/"+cid+"/events"), nil)
+		resp, err := tc.client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				r = openStreamAt(t, "http://"+relay.httpAddr, cid, e.id)
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream on %s after the owner died: %v", relay.name, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.next("reset")
+	id = post(relay, "after the move")
+	if e, _ := r.next("opinion"); e.data["id"] != id {
+		t.Fatalf("opinion event after the move: %+v, want %s", e, id)
+	}
+}

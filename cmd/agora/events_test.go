@@ -29,7 +29,13 @@ type sseStream struct {
 
 func openStream(t *testing.T, ts *TestServer, cid, lastID string) *sseStream {
 	t.Helper()
-	req, _ := http.NewRequest("GET", ts.URL+convPath(cid)+"/events", nil)
+	return openStreamAt(t, ts.URL, cid, lastID)
+}
+
+// openStreamAt opens the stream of cid on the node at base (scheme://host).
+func openStreamAt(t *testing.T, base, cid, lastID string) *sseStream {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+convPath(cid)+"/events", nil)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
@@ -64,6 +70,24 @@ func openStream(t *testing.T, ts *TestServer, cid, lastID string) *sseStream {
 		}
 	}()
 	return s
+}
+
+// ended waits until the stream ends, returning the events it still brought.
+func (s *sseStream) ended(within time.Duration) []sseEvent {
+	s.t.Helper()
+	var got []sseEvent
+	timeout := time.After(within)
+	for {
+		select {
+		case e, ok := <-s.events:
+			if !ok {
+				return got
+			}
+			got = append(got, e)
+		case <-timeout:
+			s.t.Fatalf("the stream did not end within %v", within)
+		}
+	}
 }
 
 // next waits for the next event with the given name, skipping others, and
