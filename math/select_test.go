@@ -1,0 +1,123 @@
+package polismath
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+)
+
+// TestInsertTopIsAStableSortsPrefix checks the bounded selection that replaced
+// sorting every consensus and representative candidate: fed the candidates in
+// order, it must leave exactly the first n of a stable sort, ties in arrival order.
+func TestInsertTopIsAStableSortsPrefix(t *testing.T) {
+	type cand struct {
+		metric float64
+		order  int
+	}
+	better := func(a, b cand) bool { return a.metric > b.metric }
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 2000 {
+		n := 1 + rng.IntN(6)
+		var all, top []cand
+		for i := range rng.IntN(40) {
+			c := cand{float64(rng.IntN(8)), i} // few values: many ties
+			all = append(all, c)
+			top = insertTop(top, n, c, better)
+		}
+		want := slices.Clone(all)
+		sort.SliceStable(want, func(a, b int) bool { return better(want[a], want[b]) })
+		want = want[:min(n, len(want))]
+		if fmt.Sprint(top) != fmt.Sprint(want) {
+			t.Fatalf("trial %d, n = %d: got %v, want %v", trial, n, top, want)
+		}
+	}
+}
+
+// TestUnvoted checks the merge pass against the plain definition: the listed ids
+// not among the voted ones, once each, in listed order, whatever the orders and
+// repetitions.
+func TestUnvoted(t *testing.T) {
+	plain := func(voted, listed []string) []string {
+		seen := toSet(voted)
+		var out []string
+		for _, id := range listed {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := range 5000 {
+		ids := make([]string, 12)
+		for i := range ids {
+			ids[i] = fmt.Sprint("s", i)
+		}
+		// voted: a subsequence of ids (column order); listed: usually all ids in
+		// order, sometimes shuffled, sometimes with repeats or extra ids.
+		var voted []string
+		for _, id := range ids {
+			if rng.IntN(3) > 0 {
+				voted = append(voted, id)
+			}
+		}
+		listed := slices.Clone(ids)
+		switch trial % 4 {
+		case 1:
+			rng.Shuffle(len(listed), func(i, j int) { listed[i], listed[j] = listed[j], listed[i] })
+		case 2:
+			listed = append(listed, listed[rng.IntN(len(listed))], "new")
+		case 3:
+			listed = listed[:rng.IntN(len(listed)+1)]
+		}
+		got, want := unvoted(voted, listed), plain(voted, listed)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("voted %v, listed %v: got %v, want %v", voted, listed, got, want)
+		}
+	}
+}
+
+// TestAlignComponents checks the merge-pass alignment of the previous components
+// against the map-based one: new statements anywhere start at zero, and a
+// statement that disappeared forces the general path.
+func TestAlignComponents(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := range 2000 {
+		var prevIDs []string
+		for i := range 10 {
+			if rng.IntN(4) > 0 {
+				prevIDs = append(prevIDs, fmt.Sprint("s", i))
+			}
+		}
+		prev := &State{StatementIDs: prevIDs, Components: [][]float64{make([]float64, len(prevIDs)), make([]float64, len(prevIDs))}}
+		for c := range prev.Components {
+			for j := range prevIDs {
+				prev.Components[c][j] = rng.NormFloat64()
+			}
+		}
+		var cur []string
+		for i := range 12 {
+			id := fmt.Sprint("s", i)
+			if slices.Contains(prevIDs, id) && (trial%3 != 0 || rng.IntN(8) > 0) {
+				cur = append(cur, id)
+			} else if !slices.Contains(prevIDs, id) && rng.IntN(2) == 0 {
+				cur = append(cur, id)
+			}
+		}
+		got := alignComponents(prev, cur)
+		for c := range 2 {
+			for j, id := range cur {
+				want := 0.0
+				if p := slices.Index(prevIDs, id); p >= 0 {
+					want = prev.Components[c][p]
+				}
+				if got[c][j] != want {
+					t.Fatalf("prev %v, current %v: component %d of %s is %v, want %v", prevIDs, cur, c, id, got[c][j], want)
+				}
+			}
+		}
+	}
+}
