@@ -169,6 +169,25 @@ func EncodeConversationCursor(sort ConversationSort, keyMicros int64, id string)
 	return base64.RawURLEncoding.EncodeToString([]byte(string(sort[0]) + strconv.FormatInt(keyMicros, 10) + "." + id))
 }
 
+// NewConversationPage makes the page of a listing from the rows a store
+// read for it: up to limit+1 conversations in sort order, the extra one
+// only telling that there is a next page, whose cursor continues after the
+// last conversation kept. Every store pages with it.
+func NewConversationPage(rows []Conversation, sort ConversationSort, limit int) *ConversationPage {
+	page := &ConversationPage{Items: rows}
+	if len(rows) > limit {
+		page.Items = rows[:limit]
+		last := page.Items[limit-1]
+		key := last.CreatedAt
+		if sort == SortConversationsActive {
+			key = last.LastReactedAt
+		}
+		cursor := EncodeConversationCursor(sort, key.UnixMicro(), last.ID)
+		page.NextCursor = &cursor
+	}
+	return page
+}
+
 // DecodeConversationCursor reads a cursor of EncodeConversationCursor for
 // the same sort, or returns EINVALID.
 func DecodeConversationCursor(sort ConversationSort, cursor string) (int64, string, error) {

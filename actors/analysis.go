@@ -105,7 +105,6 @@ type analysis struct {
 
 	seqLimit        int // opinions with a Seq from here on are newer than the analysis
 	opinions        map[string]*polismath.Opinion
-	clusters        map[string][]agora.ClusterTally
 	consensus       []string // the majority sort: agree list, then disagree list
 	representatives map[int][]string
 	// order holds the analysed opinions sorted for discover (priority),
@@ -138,22 +137,13 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 		computedAt:      time.Now().UTC().Truncate(time.Microsecond),
 		k:               res.K,
 		opinions:        make(map[string]*polismath.Opinion, len(res.Opinions)),
-		clusters:        make(map[string][]agora.ClusterTally, len(res.Opinions)),
 		representatives: make(map[int][]string, len(res.Clusters)),
 		state:           state,
 	}
 	res.ConversationID, res.ComputedAt, res.VotesIncluded = snap.cid, a.computedAt, snap.votes
-	// Every opinion's cluster tallies share one backing array: a large
-	// conversation has hundreds of thousands of opinions.
-	backing := make([]agora.ClusterTally, 0, len(res.Opinions)*len(res.Clusters))
 	for i := range res.Opinions {
 		o := &res.Opinions[i]
 		a.opinions[o.OpinionID] = o
-		start := len(backing)
-		for _, g := range o.Groups {
-			backing = append(backing, agora.ClusterTally{Cluster: g.Cluster, Tally: agora.Tally{Agree: g.Agree, Disagree: g.Disagree, Pass: g.Pass}})
-		}
-		a.clusters[o.OpinionID] = backing[start:len(backing):len(backing)]
 	}
 	a.order = map[agora.OpinionSort][]string{
 		agora.SortOpinionsDiscover:  sortedBy(res.Opinions, func(o *polismath.Opinion) float64 { return o.Priority }),
@@ -174,6 +164,20 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 	a.out = withExternalIDs(res, snap)
 	a.imported = snap.opinionExternalIDs != nil
 	return a
+}
+
+// clusterTallies returns an opinion's tallies within each group of the
+// analysis (empty when the analysis does not include it).
+func (a *analysis) clusterTallies(id string) []agora.ClusterTally {
+	o, ok := a.opinions[id]
+	if !ok {
+		return []agora.ClusterTally{}
+	}
+	out := make([]agora.ClusterTally, len(o.Groups))
+	for i, g := range o.Groups {
+		out[i] = agora.ClusterTally{Cluster: g.Cluster, Tally: agora.Tally{Agree: g.Agree, Disagree: g.Disagree, Pass: g.Pass}}
+	}
+	return out
 }
 
 // plainBody returns the analysis as JSON without the participants,

@@ -247,13 +247,11 @@ func tallyAdd(t *agora.Tally, v agora.Vote, d int) {
 }
 
 // view copies an opinion out of the actor, with its per-group tallies
-// from the latest analysis (shared: analyses are immutable).
+// from the latest analysis.
 func (s *conversation) view(o *opinionState) *agora.OpinionView {
 	v := &agora.OpinionView{Opinion: o.Opinion, Tally: o.tally, Clusters: []agora.ClusterTally{}}
 	if s.an != nil {
-		if c, ok := s.an.clusters[o.ID]; ok {
-			v.Clusters = c
-		}
+		v.Clusters = s.an.clusterTallies(o.ID)
 	}
 	if o.Moderation != nil {
 		m := *o.Moderation

@@ -6,37 +6,6 @@ import (
 	"testing"
 )
 
-// adjustedRand returns the adjusted Rand index of two labelings of the same items:
-// 1 for identical partitions (whatever the labels), about 0 for unrelated ones.
-func adjustedRand(a, b []int) float64 {
-	type pair struct{ x, y int }
-	n := len(a)
-	joint := map[pair]int{}
-	ca, cb := map[int]int{}, map[int]int{}
-	for i := range a {
-		joint[pair{a[i], b[i]}]++
-		ca[a[i]]++
-		cb[b[i]]++
-	}
-	c2 := func(k int) float64 { return float64(k) * float64(k-1) / 2 }
-	var sj, sa, sb float64
-	for _, v := range joint {
-		sj += c2(v)
-	}
-	for _, v := range ca {
-		sa += c2(v)
-	}
-	for _, v := range cb {
-		sb += c2(v)
-	}
-	expected := sa * sb / c2(n)
-	maxIdx := (sa + sb) / 2
-	if maxIdx == expected {
-		return 1
-	}
-	return (sj - expected) / (maxIdx - expected)
-}
-
 // polisGroupOf maps participant ids to their Polis group id.
 func polisGroupOf(f *polisFixture) map[string]int {
 	baseGroup := map[int]int{}
@@ -67,7 +36,7 @@ func groupAgreement(res *Result, polis map[string]int) (float64, int) {
 		a = append(a, *p.Cluster)
 		b = append(b, g)
 	}
-	return adjustedRand(a, b), len(a)
+	return AdjustedRandIndex(a, b), len(a)
 }
 
 // arrivalOrder returns the fixture's votes replayed in time order, so that the matrix

@@ -126,7 +126,7 @@ func TestWarmStartMatchesColdOnFixtures(t *testing.T) {
 				}
 			}
 			w, c := partitions(warm, cold)
-			t.Logf("warm k=%d, cold k=%d, ARI %.4f over %d participants", warm.K, cold.K, adjustedRand(w, c), len(w))
+			t.Logf("warm k=%d, cold k=%d, ARI %.4f over %d participants", warm.K, cold.K, AdjustedRandIndex(w, c), len(w))
 		})
 	}
 }
@@ -147,7 +147,7 @@ func TestWarmStartMatchesColdOnLatentGroups(t *testing.T) {
 		t.Fatalf("warm k = %d, cold k = %d", warm.K, cold.K)
 	}
 	w, c := partitions(warm, cold)
-	if ari := adjustedRand(w, c); ari != 1 {
+	if ari := AdjustedRandIndex(w, c); ari != 1 {
 		t.Errorf("warm and cold groups differ: ARI %.4f over %d participants", ari, len(w))
 	}
 }

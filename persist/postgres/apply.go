@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/persist/internal/storeutil"
 )
 
 // Apply commits a batch of events in one transaction, all or nothing. It
@@ -180,27 +180,13 @@ type flush struct {
 	locks                 ordered[string, *agora.Lock]
 	moderations           ordered[string, *agora.Opinion]
 	opinionDeletions      ordered[string, time.Time]
-	votes                 ordered[voteKey, finalVote]
+	votes                 ordered[storeutil.VoteKey, finalVote]
 	counters              ordered[string, agora.Counters]
 	history               struct {
 		cids, oids, pids []string
 		votes            []*int16
 		at               []time.Time
 	}
-}
-
-// voteKey identifies a current vote, in the order of the votes' primary
-// key.
-type voteKey struct{ conversation, opinion, participant string }
-
-func (k voteKey) compare(o voteKey) int {
-	if c := strings.Compare(k.conversation, o.conversation); c != 0 {
-		return c
-	}
-	if c := strings.Compare(k.opinion, o.opinion); c != 0 {
-		return c
-	}
-	return strings.Compare(k.participant, o.participant)
 }
 
 // finalVote is the state a batch leaves a current vote in.
@@ -256,7 +242,7 @@ func newFlush(events []agora.Event) *flush {
 			f.conversationDeletions.setFirst(ev.ConversationID, ev.At)
 		case agora.EventLocked:
 			l := *ev.Lock
-			l.At = orAt(l.At, ev.At)
+			l.At = storeutil.OrAt(l.At, ev.At)
 			f.locks.set(ev.ConversationID, &l)
 		case agora.EventUnlocked:
 			f.locks.set(ev.ConversationID, nil)
@@ -266,7 +252,7 @@ func newFlush(events []agora.Event) *flush {
 			o := *ev.Opinion
 			if o.Moderation != nil {
 				m := *o.Moderation
-				m.At = orAt(m.At, ev.At)
+				m.At = storeutil.OrAt(m.At, ev.At)
 				o.Moderation = &m
 			}
 			f.moderations.set(o.ID, &o)
@@ -302,10 +288,6 @@ func (f *flush) collectFence(events []agora.Event) {
 
 func (f *flush) addParticipant(ev *agora.Event) {
 	p, a := ev.Participant, &f.participants
-	role := p.Role
-	if role == "" {
-		role = agora.RoleParticipant
-	}
 	var hash []byte
 	if p.TokenHash != ([32]byte{}) {
 		// An imported participant's zero hash is stored as NULL, which no
@@ -315,18 +297,18 @@ func (f *flush) addParticipant(ev *agora.Event) {
 	a.ids = append(a.ids, p.ID)
 	a.hashes = append(a.hashes, hash)
 	a.names = append(a.names, encodeText(p.DisplayName))
-	a.roles = append(a.roles, string(role))
-	a.created = append(a.created, orAt(p.CreatedAt, ev.At))
+	a.roles = append(a.roles, storeutil.Role(p))
+	a.created = append(a.created, storeutil.OrAt(p.CreatedAt, ev.At))
 	a.external = append(a.external, nullText(p.ExternalID))
 }
 
 func (f *flush) addConversation(ev *agora.Event) {
 	c, a := ev.Conversation, &f.conversations
-	created := orAt(c.CreatedAt, ev.At)
+	created := storeutil.OrAt(c.CreatedAt, ev.At)
 	var reason, explanation *string
 	var lockedAt *time.Time
 	if c.Lock != nil {
-		r, e, at := string(c.Lock.Reason), encodeText(c.Lock.Explanation), orAt(c.Lock.At, ev.At)
+		r, e, at := string(c.Lock.Reason), encodeText(c.Lock.Explanation), storeutil.OrAt(c.Lock.At, ev.At)
 		reason, explanation, lockedAt = &r, &e, &at
 	}
 	a.ids = append(a.ids, c.ID)
@@ -341,7 +323,7 @@ func (f *flush) addConversation(ev *agora.Event) {
 	a.opinions = append(a.opinions, int32(c.OpinionCount))
 	a.votes = append(a.votes, int32(c.VoteCount))
 	a.voters = append(a.voters, int32(c.ParticipantCount))
-	a.lastReacted = append(a.lastReacted, orAt(c.LastReactedAt, created))
+	a.lastReacted = append(a.lastReacted, storeutil.OrAt(c.LastReactedAt, created))
 	a.epochs = append(a.epochs, max(ev.Epoch, 1))
 }
 
@@ -361,7 +343,7 @@ func (f *flush) addOpinion(ev *agora.Event) {
 	a.seqs = append(a.seqs, int32(o.Seq))
 	a.authors = append(a.authors, o.AuthorID)
 	a.texts = append(a.texts, encodeText(o.Text))
-	a.created = append(a.created, orAt(o.CreatedAt, ev.At))
+	a.created = append(a.created, storeutil.OrAt(o.CreatedAt, ev.At))
 	a.seeds = append(a.seeds, o.IsSeed)
 	a.statuses = append(a.statuses, status)
 	a.reasons = append(a.reasons, reason)
@@ -375,7 +357,7 @@ func (f *flush) addOpinion(ev *agora.Event) {
 // its current vote.
 func (f *flush) addVote(ev *agora.Event) {
 	v := &ev.Vote
-	at := orAt(v.At, ev.At)
+	at := storeutil.OrAt(v.At, ev.At)
 	state := finalVote{vote: v.Vote, at: at, cancelled: ev.Kind == agora.EventVoteCancelled}
 	var vote *int16
 	if !state.cancelled {
@@ -388,7 +370,7 @@ func (f *flush) addVote(ev *agora.Event) {
 	h.pids = append(h.pids, v.ParticipantID)
 	h.votes = append(h.votes, vote)
 	h.at = append(h.at, at)
-	f.votes.set(voteKey{ev.ConversationID, v.OpinionID, v.ParticipantID}, state)
+	f.votes.set(storeutil.VoteKey{Conversation: ev.ConversationID, Opinion: v.OpinionID, Participant: v.ParticipantID}, state)
 }
 
 // moderationArgs encodes an opinion's status and moderation; a visible
@@ -402,7 +384,7 @@ func moderationArgs(o *agora.Opinion, at time.Time) (status string, reason, expl
 		return status, nil, nil, nil
 	}
 	m := o.Moderation
-	r, e, t := string(m.Reason), encodeText(m.Explanation), orAt(m.At, at)
+	r, e, t := string(m.Reason), encodeText(m.Explanation), storeutil.OrAt(m.At, at)
 	return status, &r, &e, &t
 }
 
@@ -487,7 +469,7 @@ func (f *flush) voteStatements() []statement {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(x, y int) int { return f.votes.keys[x].compare(f.votes.keys[y]) })
+	slices.SortFunc(order, func(x, y int) int { return f.votes.keys[x].Compare(f.votes.keys[y]) })
 	var up struct {
 		cids, oids, pids []string
 		votes            []int16
@@ -496,7 +478,7 @@ func (f *flush) voteStatements() []statement {
 	var del struct{ cids, oids, pids []string }
 	for _, i := range order {
 		k := f.votes.keys[i]
-		cid, oid, pid := k.conversation, k.opinion, k.participant
+		cid, oid, pid := k.Conversation, k.Opinion, k.Participant
 		if s := f.votes.vals[i]; s.cancelled {
 			del.cids, del.oids, del.pids = append(del.cids, cid), append(del.oids, oid), append(del.pids, pid)
 		} else {
@@ -581,14 +563,6 @@ func (f *flush) run(ctx context.Context, conn *pgx.Conn) (xid string, err error)
 		return xid, storeError(err, "commit")
 	}
 	return xid, nil
-}
-
-// orAt returns t, or the event's time when the event left t unset.
-func orAt(t, at time.Time) time.Time {
-	if t.IsZero() {
-		return at
-	}
-	return t
 }
 
 // nullText encodes an optional free text: the empty string is NULL.

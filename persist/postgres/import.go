@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/persist/internal/storeutil"
 )
 
 // ImportConversation implements agora.Store: one transaction that inserts
@@ -32,14 +33,14 @@ func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 	var reason, explanation *string
 	var lockedAt *time.Time
 	if c.Lock != nil {
-		r, e, at := string(c.Lock.Reason), encodeText(c.Lock.Explanation), orAt(c.Lock.At, c.CreatedAt)
+		r, e, at := string(c.Lock.Reason), encodeText(c.Lock.Explanation), storeutil.OrAt(c.Lock.At, c.CreatedAt)
 		reason, explanation, lockedAt = &r, &e, &at
 	}
 	if _, err := tx.Exec(ctx, sqlInsertConversations, []string{c.ID}, []string{encodeText(c.Title)},
 		[]string{encodeText(c.Body)}, []string{c.AuthorID}, []time.Time{c.CreatedAt}, []bool{c.IsIndexed},
 		[]*string{reason}, []*string{explanation}, []*time.Time{lockedAt}, []int32{int32(c.OpinionCount)},
 		[]int32{int32(c.VoteCount)}, []int32{int32(c.ParticipantCount)},
-		[]time.Time{orAt(c.LastReactedAt, c.CreatedAt)}); err != nil {
+		[]time.Time{storeutil.OrAt(c.LastReactedAt, c.CreatedAt)}); err != nil {
 		return storeError(err, "import conversation")
 	}
 	if _, err := tx.Exec(ctx, sqlInsertOwnership, []string{c.ID}, []int64{1}, []time.Time{c.CreatedAt}); err != nil {
@@ -51,15 +52,11 @@ func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 		[]string{"id", "token_hash", "display_name", "role", "created_at", "external_id"},
 		pgx.CopyFromSlice(len(ps), func(i int) ([]any, error) {
 			p := &ps[i]
-			role := p.Role
-			if role == "" {
-				role = agora.RoleParticipant
-			}
 			var hash []byte
 			if p.TokenHash != ([32]byte{}) {
 				hash = p.TokenHash[:]
 			}
-			return []any{p.ID, hash, encodeText(p.DisplayName), string(role), orAt(p.CreatedAt, c.CreatedAt),
+			return []any{p.ID, hash, encodeText(p.DisplayName), storeutil.Role(p), storeutil.OrAt(p.CreatedAt, c.CreatedAt),
 				nullText(p.ExternalID)}, nil
 		}))
 	if err != nil {
@@ -77,7 +74,7 @@ func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 			if o.Deleted {
 				deleted = &c.CreatedAt
 			}
-			return []any{o.ID, c.ID, int32(o.Seq), o.AuthorID, encodeText(o.Text), orAt(o.CreatedAt, c.CreatedAt),
+			return []any{o.ID, c.ID, int32(o.Seq), o.AuthorID, encodeText(o.Text), storeutil.OrAt(o.CreatedAt, c.CreatedAt),
 				o.IsSeed, status, reason, explanation, at, deleted, nullText(o.ExternalID), o.IsMeta}, nil
 		}))
 	if err != nil {
@@ -96,7 +93,7 @@ func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 		[]string{"conversation_id", "opinion_id", "participant_id", "vote", "updated_at"},
 		pgx.CopyFromSlice(len(votes), func(i int) ([]any, error) {
 			v := &votes[i]
-			return []any{c.ID, v.OpinionID, v.ParticipantID, int16(v.Vote), orAt(v.At, c.CreatedAt)}, nil
+			return []any{c.ID, v.OpinionID, v.ParticipantID, int16(v.Vote), storeutil.OrAt(v.At, c.CreatedAt)}, nil
 		}))
 	if err != nil {
 		return storeError(err, "import votes")
@@ -107,7 +104,7 @@ func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 		pgx.CopyFromSlice(len(hs), func(i int) ([]any, error) {
 			v := &hs[i]
 			n := int16(v.Vote)
-			return []any{c.ID, v.OpinionID, v.ParticipantID, &n, orAt(v.At, c.CreatedAt)}, nil
+			return []any{c.ID, v.OpinionID, v.ParticipantID, &n, storeutil.OrAt(v.At, c.CreatedAt)}, nil
 		}))
 	if err != nil {
 		return storeError(err, "import vote history")

@@ -189,32 +189,18 @@ func (db *DB) ListConversations(ctx context.Context, q agora.ConversationQuery) 
 	}
 	defer rows.Close()
 
-	page := &agora.ConversationPage{Items: make([]agora.Conversation, 0, q.Limit)}
-	more := false
+	items := make([]agora.Conversation, 0, q.Limit+1)
 	for rows.Next() {
-		if len(page.Items) == q.Limit {
-			more = true
-			break
-		}
 		c, err := scanConversation(rows)
 		if err != nil {
 			return nil, storeError(err, "list conversations")
 		}
-		page.Items = append(page.Items, c)
+		items = append(items, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, storeError(err, "list conversations")
 	}
-	if more {
-		last := page.Items[len(page.Items)-1]
-		key := last.CreatedAt
-		if sort == agora.SortConversationsActive {
-			key = last.LastReactedAt
-		}
-		cursor := agora.EncodeConversationCursor(sort, key.UnixMicro(), last.ID)
-		page.NextCursor = &cursor
-	}
-	return page, nil
+	return agora.NewConversationPage(items, sort, q.Limit), nil
 }
 
 // RecountConversation counts a conversation's visible, undeleted opinions,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/persist/internal/storeutil"
 )
 
 // writeStatements are prepared once on the write connection and bound to
@@ -170,31 +171,27 @@ func (a *applier) event(ws *writeStatements, ev *agora.Event) error {
 	switch ev.Kind {
 	case agora.EventParticipantCreated:
 		p := ev.Participant
-		role := p.Role
-		if role == "" {
-			role = agora.RoleParticipant
-		}
-		_, err = a.exec(ws.insertParticipant, p.ID, tokenHashArg(p.TokenHash), p.DisplayName, string(role),
-			micros(orAt(p.CreatedAt, ev.At)), nullString(p.ExternalID))
+		_, err = a.exec(ws.insertParticipant, p.ID, tokenHashArg(p.TokenHash), p.DisplayName, storeutil.Role(p),
+			micros(storeutil.OrAt(p.CreatedAt, ev.At)), nullString(p.ExternalID))
 	case agora.EventRoleChanged:
 		_, err = a.exec(ws.setRole, string(ev.Participant.Role), ev.Participant.ID)
 	case agora.EventConversationCreated:
 		c := ev.Conversation
 		var reason, explanation, at any
 		if c.Lock != nil {
-			reason, explanation, at = string(c.Lock.Reason), c.Lock.Explanation, micros(orAt(c.Lock.At, ev.At))
+			reason, explanation, at = string(c.Lock.Reason), c.Lock.Explanation, micros(storeutil.OrAt(c.Lock.At, ev.At))
 		}
-		created := orAt(c.CreatedAt, ev.At)
+		created := storeutil.OrAt(c.CreatedAt, ev.At)
 		_, err = a.exec(ws.insertConversation, c.ID, c.Title, c.Body, c.AuthorID, micros(created),
 			boolInt(c.IsIndexed), reason, explanation, at, c.OpinionCount, c.VoteCount, c.ParticipantCount,
-			micros(orAt(c.LastReactedAt, created)))
+			micros(storeutil.OrAt(c.LastReactedAt, created)))
 		if err == nil {
 			_, err = a.exec(ws.insertOwnership, c.ID, max(ev.Epoch, 1), micros(created))
 		}
 	case agora.EventConversationDeleted:
 		_, err = a.exec(ws.deleteConversation, micros(ev.At), ev.ConversationID)
 	case agora.EventLocked:
-		_, err = a.exec(ws.setLock, string(ev.Lock.Reason), ev.Lock.Explanation, micros(orAt(ev.Lock.At, ev.At)),
+		_, err = a.exec(ws.setLock, string(ev.Lock.Reason), ev.Lock.Explanation, micros(storeutil.OrAt(ev.Lock.At, ev.At)),
 			ev.ConversationID)
 	case agora.EventUnlocked:
 		_, err = a.exec(ws.setLock, nil, nil, nil, ev.ConversationID)
@@ -209,7 +206,7 @@ func (a *applier) event(ws *writeStatements, ev *agora.Event) error {
 		if o.Deleted {
 			deleted = micros(ev.At)
 		}
-		_, err = a.exec(ws.insertOpinion, o.ID, cid, o.Seq, o.AuthorID, o.Text, micros(orAt(o.CreatedAt, ev.At)),
+		_, err = a.exec(ws.insertOpinion, o.ID, cid, o.Seq, o.AuthorID, o.Text, micros(storeutil.OrAt(o.CreatedAt, ev.At)),
 			boolInt(o.IsSeed), status, reason, explanation, at, deleted, nullString(o.ExternalID))
 	case agora.EventOpinionModerated:
 		status, reason, explanation, at := moderationArgs(ev.Opinion, ev.At)
@@ -231,7 +228,7 @@ func moderationArgs(o *agora.Opinion, at time.Time) (status string, reason, expl
 		return status, nil, nil, nil
 	}
 	m := o.Moderation
-	return status, string(m.Reason), m.Explanation, micros(orAt(m.At, at))
+	return status, string(m.Reason), m.Explanation, micros(storeutil.OrAt(m.At, at))
 }
 
 // tokenHashArg stores an imported participant's zero hash as NULL, which no
@@ -241,27 +238,6 @@ func tokenHashArg(h [32]byte) any {
 		return nil
 	}
 	return h[:]
-}
-
-// orAt returns t, or the event's time when the event left t unset.
-func orAt(t, at time.Time) time.Time {
-	if t.IsZero() {
-		return at
-	}
-	return t
-}
-
-// voteKey identifies a current vote, in the order of the votes' primary key.
-type voteKey struct{ conversation, opinion, participant string }
-
-func (k voteKey) compare(o voteKey) int {
-	if c := strings.Compare(k.conversation, o.conversation); c != 0 {
-		return c
-	}
-	if c := strings.Compare(k.opinion, o.opinion); c != 0 {
-		return c
-	}
-	return strings.Compare(k.participant, o.participant)
 }
 
 // finalVote is the state a batch leaves a current vote in.
@@ -275,14 +251,14 @@ type finalVote struct {
 // last per key for the current votes.
 type voteBatch struct {
 	history []any
-	keys    []voteKey
-	final   map[voteKey]int // index into keys and states
+	keys    []storeutil.VoteKey
+	final   map[storeutil.VoteKey]int // index into keys and states
 	states  []finalVote
 }
 
 func (b *voteBatch) add(ev *agora.Event) {
 	v := &ev.Vote
-	at := micros(orAt(v.At, ev.At))
+	at := micros(storeutil.OrAt(v.At, ev.At))
 	state := finalVote{vote: v.Vote, at: at, cancelled: ev.Kind == agora.EventVoteCancelled}
 	var vote any = int64(v.Vote)
 	if state.cancelled {
@@ -291,9 +267,9 @@ func (b *voteBatch) add(ev *agora.Event) {
 	b.history = append(b.history, ev.ConversationID, v.OpinionID, v.ParticipantID, vote, at)
 
 	if b.final == nil {
-		b.final = make(map[voteKey]int)
+		b.final = make(map[storeutil.VoteKey]int)
 	}
-	k := voteKey{ev.ConversationID, v.OpinionID, v.ParticipantID}
+	k := storeutil.VoteKey{Conversation: ev.ConversationID, Opinion: v.OpinionID, Participant: v.ParticipantID}
 	if i, ok := b.final[k]; ok {
 		b.states[i] = state
 		return
@@ -315,14 +291,14 @@ func (b *voteBatch) write(a *applier, ws *writeStatements) error {
 		order[i] = i
 	}
 	// In key order, each row's search starts where the last one ended.
-	slices.SortFunc(order, func(x, y int) int { return b.keys[x].compare(b.keys[y]) })
+	slices.SortFunc(order, func(x, y int) int { return b.keys[x].Compare(b.keys[y]) })
 	var upserts, deletes []any
 	for _, i := range order {
 		k, s := b.keys[i], &b.states[i]
 		if s.cancelled {
-			deletes = append(deletes, k.conversation, k.opinion, k.participant)
+			deletes = append(deletes, k.Conversation, k.Opinion, k.Participant)
 		} else {
-			upserts = append(upserts, k.conversation, k.opinion, k.participant, int64(s.vote), s.at)
+			upserts = append(upserts, k.Conversation, k.Opinion, k.Participant, int64(s.vote), s.at)
 		}
 	}
 	if err := ws.upsertVotes.exec(a, upserts); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/persist/internal/storeutil"
 )
 
 // ImportConversation implements agora.Store: the whole conversation in one
@@ -45,11 +46,11 @@ func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 	c := &im.Conversation
 	var reason, explanation, lockedAt any
 	if c.Lock != nil {
-		reason, explanation, lockedAt = string(c.Lock.Reason), c.Lock.Explanation, micros(orAt(c.Lock.At, c.CreatedAt))
+		reason, explanation, lockedAt = string(c.Lock.Reason), c.Lock.Explanation, micros(storeutil.OrAt(c.Lock.At, c.CreatedAt))
 	}
 	if _, err := a.exec(db.ws.insertConversation, c.ID, c.Title, c.Body, c.AuthorID, micros(c.CreatedAt),
 		boolInt(c.IsIndexed), reason, explanation, lockedAt, c.OpinionCount, c.VoteCount, c.ParticipantCount,
-		micros(orAt(c.LastReactedAt, c.CreatedAt))); err != nil {
+		micros(storeutil.OrAt(c.LastReactedAt, c.CreatedAt))); err != nil {
 		return storeError(err, "import conversation")
 	}
 	if _, err := a.exec(db.ws.insertOwnership, c.ID, 1, micros(c.CreatedAt)); err != nil {
@@ -59,12 +60,8 @@ func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 	args := make([]any, 0, 6*len(im.Participants))
 	for i := range im.Participants {
 		pt := &im.Participants[i]
-		role := pt.Role
-		if role == "" {
-			role = agora.RoleParticipant
-		}
-		args = append(args, pt.ID, tokenHashArg(pt.TokenHash), pt.DisplayName, string(role),
-			micros(orAt(pt.CreatedAt, c.CreatedAt)), nullString(pt.ExternalID))
+		args = append(args, pt.ID, tokenHashArg(pt.TokenHash), pt.DisplayName, storeutil.Role(pt),
+			micros(storeutil.OrAt(pt.CreatedAt, c.CreatedAt)), nullString(pt.ExternalID))
 	}
 	if err := insertParticipants.exec(&a, args); err != nil {
 		return storeError(err, "import participants")
@@ -78,7 +75,7 @@ func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 		if o.Deleted {
 			deleted = micros(c.CreatedAt)
 		}
-		args = append(args, o.ID, c.ID, o.Seq, o.AuthorID, o.Text, micros(orAt(o.CreatedAt, c.CreatedAt)),
+		args = append(args, o.ID, c.ID, o.Seq, o.AuthorID, o.Text, micros(storeutil.OrAt(o.CreatedAt, c.CreatedAt)),
 			boolInt(o.IsSeed), status, reason, explanation, at, deleted, nullString(o.ExternalID), boolInt(o.IsMeta))
 	}
 	if err := insertOpinions.exec(&a, args); err != nil {
@@ -100,7 +97,7 @@ func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 	args = make([]any, 0, 5*len(im.Votes))
 	for _, i := range order {
 		v := &im.Votes[i]
-		args = append(args, c.ID, v.OpinionID, v.ParticipantID, int64(v.Vote), micros(orAt(v.At, c.CreatedAt)))
+		args = append(args, c.ID, v.OpinionID, v.ParticipantID, int64(v.Vote), micros(storeutil.OrAt(v.At, c.CreatedAt)))
 	}
 	if err := insertVotes.exec(&a, args); err != nil {
 		return storeError(err, "import votes")
@@ -109,7 +106,7 @@ func (db *DB) ImportConversation(ctx context.Context, im *agora.Import) error {
 	args = make([]any, 0, 5*len(im.History))
 	for i := range im.History {
 		v := &im.History[i]
-		args = append(args, c.ID, v.OpinionID, v.ParticipantID, int64(v.Vote), micros(orAt(v.At, c.CreatedAt)))
+		args = append(args, c.ID, v.OpinionID, v.ParticipantID, int64(v.Vote), micros(storeutil.OrAt(v.At, c.CreatedAt)))
 	}
 	if err := db.ws.appendHistory.exec(&a, args); err != nil {
 		return storeError(err, "import vote history")
