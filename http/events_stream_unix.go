@@ -7,13 +7,10 @@ import (
 	"syscall"
 )
 
-// rawConn returns the connection's raw access, for non-blocking writes.
+// rawConn returns the connection's raw access, for non-blocking writes
+// (the events handler hands the stream fasthttp's TCP connection itself,
+// not its hijack wrapper).
 func rawConn(conn net.Conn) syscall.RawConn {
-	// fasthttp's hijacked connection hides the TCP connection behind
-	// UnsafeConn.
-	if u, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
-		conn = u.UnsafeConn()
-	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			return raw
