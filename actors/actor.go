@@ -88,12 +88,12 @@ type convActor struct {
 
 // mathShare bounds the share of one core a conversation's analysis may take
 // under continuous change: a run starts no sooner than mathShare times the
-// last run's duration after the last start. A large conversation whose run
-// (math and sorts) takes 100 ms is analysed every 300 ms instead of every
-// MathInterval, so its analysis takes at most a third of a core and stays
-// within about 400 ms of the votes; a small one, whose runs take a few
-// milliseconds, is still analysed every MathInterval.
-const mathShare = 3
+// last run's duration after the last start. A conversation whose run takes
+// 200 ms (about 250,000 opinions) is analysed every 800 ms instead of every
+// MathInterval, so its analysis takes at most a quarter of a core and stays
+// within about a second of the votes; a smaller one is analysed every
+// MathInterval.
+const mathShare = 4
 
 // Receive implements actor.Receiver.
 func (a *convActor) Receive(c *actor.Context) {

@@ -1,11 +1,12 @@
 package actors
 
 import (
+	"cmp"
 	"encoding/json"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agora-dev/agora"
@@ -40,6 +41,10 @@ type mathSnapshot struct {
 	// opinionExternalIDs is by opinion index, nil when no opinion has an
 	// external id (the conversation was not imported).
 	opinionExternalIDs []string
+
+	// wantOrders asks the worker to sort the opinions in every order of
+	// analysisSorts: someone read an order of the previous analysis.
+	wantOrders bool
 }
 
 // snapshotForMath copies the state the math needs. It runs on the actor.
@@ -50,6 +55,7 @@ func (s *conversation) snapshotForMath() *mathSnapshot {
 		votes:      s.conv.VoteCount,
 		opinionIDs: make([]string, len(s.opinions)),
 		seqLimit:   len(s.opinions),
+		wantOrders: s.an != nil && s.an.ordersRead.Load(),
 		voterIDs:   make([]string, len(s.voters)),
 		offsets:    make([]int, len(s.voters)+1),
 	}
@@ -107,10 +113,15 @@ type analysis struct {
 	opinions        map[string]*polismath.Opinion
 	consensus       []string // the majority sort: agree list, then disagree list
 	representatives map[int][]string
-	// order holds the analysed opinions sorted for discover (priority),
+	// orders holds the analysed opinions sorted for discover (priority),
 	// consensus (group-aware consensus) and divisive (extremity), best
-	// first, computed once per analysis instead of once per request.
-	order map[agora.OpinionSort][]string
+	// first, each sorted once per analysis by its first reader, or by the
+	// math worker when the previous analysis' orders were read (see
+	// ordersRead). A busy conversation nobody lists in these orders does
+	// not pay for sorting every opinion three times per run: at 180,000
+	// opinions that was a third of the run.
+	orders     [len(analysisSorts)]lazyOrder
+	ordersRead atomic.Bool // some order of this analysis was read
 
 	state *polismath.State // warm start of the next run
 }
@@ -145,11 +156,6 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 		o := &res.Opinions[i]
 		a.opinions[o.OpinionID] = o
 	}
-	a.order = map[agora.OpinionSort][]string{
-		agora.SortOpinionsDiscover:  sortedBy(res.Opinions, func(o *polismath.Opinion) float64 { return o.Priority }),
-		agora.SortOpinionsConsensus: sortedBy(res.Opinions, func(o *polismath.Opinion) float64 { return o.GACAgree }),
-		agora.SortOpinionsDivisive:  sortedBy(res.Opinions, func(o *polismath.Opinion) float64 { return o.Extremity }),
-	}
 	for _, c := range res.Consensus.Agree {
 		a.consensus = append(a.consensus, c.OpinionID)
 	}
@@ -163,7 +169,50 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 	}
 	a.out = withExternalIDs(res, snap)
 	a.imported = snap.opinionExternalIDs != nil
+	if snap.wantOrders {
+		for i := range analysisSorts {
+			a.sorted(i)
+		}
+	}
 	return a
+}
+
+// analysisSorts are the opinion sorts that order the opinions by a key of
+// the analysis, with the key of each.
+var analysisSorts = [...]struct {
+	sort agora.OpinionSort
+	key  func(*polismath.Opinion) float64
+}{
+	{agora.SortOpinionsDiscover, func(o *polismath.Opinion) float64 { return o.Priority }},
+	{agora.SortOpinionsConsensus, func(o *polismath.Opinion) float64 { return o.GACAgree }},
+	{agora.SortOpinionsDivisive, func(o *polismath.Opinion) float64 { return o.Extremity }},
+}
+
+// lazyOrder is one order of an analysis, sorted on first use.
+type lazyOrder struct {
+	once sync.Once
+	ids  []string
+}
+
+// order returns the analysed opinions in sort's order, best first, sorting
+// them on the first call; ok is false for a sort that is not one of
+// analysisSorts. Readers call it before asking the actor for a page (see
+// Manager.Opinions), so that the actor seldom sorts.
+func (a *analysis) order(sort agora.OpinionSort) (ids []string, ok bool) {
+	for i := range analysisSorts {
+		if analysisSorts[i].sort == sort {
+			a.ordersRead.Store(true)
+			return a.sorted(i), true
+		}
+	}
+	return nil, false
+}
+
+// sorted returns order i of analysisSorts, sorting it on the first call.
+func (a *analysis) sorted(i int) []string {
+	o := &a.orders[i]
+	o.once.Do(func() { o.ids = sortedBy(a.out.Result.Opinions, analysisSorts[i].key) })
+	return o.ids
 }
 
 // clusterTallies returns an opinion's tallies within each group of the
@@ -368,31 +417,30 @@ type (
 	analysisDue struct{}
 )
 
-// sortedBy returns the opinion ids by key descending (ties by id, so that
-// pages are stable).
+// sortedBy returns the opinion ids by key descending, ties in the order of
+// ops (the analysis' column order, which is the opinions' creation order),
+// so that pages are stable.
 func sortedBy(ops []polismath.Opinion, key func(*polismath.Opinion) float64) []string {
-	// The keys are read once, not twice per comparison: a large
-	// conversation's 19,000 opinions take about 270,000 comparisons.
+	// The keys are read once, not twice per comparison, and ties compare
+	// positions, not ids: a conversation of 180,000 opinions has tens of
+	// thousands of equal keys (every opinion nobody voted on).
 	type keyed struct {
 		key float64
-		id  string
+		at  int32
 	}
 	ks := make([]keyed, len(ops))
 	for i := range ops {
-		ks[i] = keyed{key(&ops[i]), ops[i].OpinionID}
+		ks[i] = keyed{key(&ops[i]), int32(i)}
 	}
 	slices.SortFunc(ks, func(a, b keyed) int {
-		switch {
-		case a.key > b.key:
-			return -1
-		case a.key < b.key:
-			return 1
+		if c := cmp.Compare(b.key, a.key); c != 0 {
+			return c
 		}
-		return strings.Compare(a.id, b.id)
+		return cmp.Compare(a.at, b.at)
 	})
 	ids := make([]string, len(ks))
 	for i, k := range ks {
-		ids[i] = k.id
+		ids[i] = ops[k.at].OpinionID
 	}
 	return ids
 }

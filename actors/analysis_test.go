@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agora-dev/agora"
+	polismath "github.com/agora-dev/agora/math"
 )
 
 // votePolarised gives a conversation 3 latent groups: 90 participants who
@@ -85,6 +86,7 @@ type analysisJSON struct {
 		OpinionID string  `json:"opinion_id"`
 		Priority  float64 `json:"priority"`
 		Extremity float64 `json:"extremity"`
+		GACAgree  float64 `json:"gac_agree"`
 	} `json:"opinions"`
 	Participants []struct {
 		ParticipantID string `json:"participant_id"`
@@ -158,13 +160,14 @@ func TestAnalysisInTheActors(t *testing.T) {
 	t.Run("the math sorts follow the analysis", func(t *testing.T) {
 		priority := map[string]float64{}
 		extremity := map[string]float64{}
+		gac := map[string]float64{}
 		for _, o := range an.Opinions {
-			priority[o.OpinionID], extremity[o.OpinionID] = o.Priority, o.Extremity
+			priority[o.OpinionID], extremity[o.OpinionID], gac[o.OpinionID] = o.Priority, o.Extremity, o.GACAgree
 		}
 		for _, tc := range []struct {
 			sort agora.OpinionSort
 			key  map[string]float64
-		}{{agora.SortOpinionsDiscover, priority}, {agora.SortOpinionsDivisive, extremity}} {
+		}{{agora.SortOpinionsDiscover, priority}, {agora.SortOpinionsDivisive, extremity}, {agora.SortOpinionsConsensus, gac}} {
 			page, err := m.Opinions(ctx, alice, c.ID, agora.OpinionQuery{Sort: tc.sort, Limit: 7})
 			if err != nil {
 				t.Fatal(err)
@@ -256,6 +259,38 @@ func TestAnalysisInTheActors(t *testing.T) {
 	for _, o := range an.Opinions {
 		if math.IsNaN(o.Priority) || math.IsInf(o.Priority, 0) {
 			t.Fatalf("non-finite priority for %s", o.OpinionID)
+		}
+	}
+}
+
+// The worker sorts the orders of an analysis only when those of the
+// previous one were read; otherwise the first reader sorts.
+func TestAnalysisOrdersSortedOnDemand(t *testing.T) {
+	snap := &mathSnapshot{cid: "c", version: 1, votes: 6, opinionIDs: []string{"o1", "o2", "o3"}, seqLimit: 3,
+		voterIDs: []string{"v1", "v2"}, offsets: []int{0, 3, 6},
+		cells: []polismath.Cell{{Statement: 0, Vote: 1}, {Statement: 1, Vote: -1}, {Statement: 2, Vote: 1},
+			{Statement: 0, Vote: 1}, {Statement: 1, Vote: 1}, {Statement: 2, Vote: 0}}}
+	a := compute(snap, nil)
+	for i := range analysisSorts {
+		if a.orders[i].ids != nil {
+			t.Fatalf("order %s sorted by the worker though nobody read the previous analysis", analysisSorts[i].sort)
+		}
+	}
+	if a.ordersRead.Load() {
+		t.Fatal("an analysis nobody read counts as read")
+	}
+	ids, ok := a.order(agora.SortOpinionsDivisive)
+	if !ok || len(ids) != 3 || !a.ordersRead.Load() {
+		t.Fatalf("order(divisive) = %v, %v; read %v", ids, ok, a.ordersRead.Load())
+	}
+	if _, ok := a.order(agora.SortOpinionsNew); ok {
+		t.Fatal("order(new) is not an order of the analysis")
+	}
+	snap.wantOrders = true
+	b := compute(snap, a.state)
+	for i := range analysisSorts {
+		if len(b.orders[i].ids) != 3 {
+			t.Fatalf("order %s not sorted by the worker after a read: %v", analysisSorts[i].sort, b.orders[i].ids)
 		}
 	}
 }

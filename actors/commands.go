@@ -254,7 +254,7 @@ func (s *conversation) pageByAnalysis(q agora.OpinionQuery) (any, []agora.Event,
 		}
 		var analysed []string
 		if an != nil {
-			analysed = an.order[q.Sort]
+			analysed, _ = an.order(q.Sort)
 		}
 		if q.Sort == agora.SortOpinionsDiscover {
 			ids = mergeByPriority(an, analysed, fresh)

@@ -42,8 +42,8 @@ type Config struct {
 	// MathInterval is the shortest time between two starts of the math on
 	// one conversation: changes within it coalesce into one run, so a hot
 	// conversation's analysis is at most about MathInterval plus one run
-	// behind its votes. Default 200ms. A conversation whose runs take
-	// longer than a third of it is analysed less often (see mathShare).
+	// behind its votes. Default 500ms. A conversation whose runs take
+	// longer than a quarter of it is analysed less often (see mathShare).
 	MathInterval time.Duration
 	// MathWorkers bounds the analyses computed at once on this node, each
 	// on one core. Default GOMAXPROCS-1 (at least 1), so that the math
@@ -76,7 +76,7 @@ func (c *Config) setDefaults() {
 		c.RequestTimeout = 10 * time.Second
 	}
 	if c.MathInterval <= 0 {
-		c.MathInterval = 200 * time.Millisecond
+		c.MathInterval = 500 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
