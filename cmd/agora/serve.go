@@ -74,7 +74,7 @@ func bindServeFlags(fs *flag.FlagSet, c *ServeConfig) {
 	fs.Float64Var(&c.RateLimit, "rate-limit", 10, "writes per second per participant, burst twice as many; 0 turns it off")
 	fs.IntVar(&c.ImportMaxBytes, "import-max-bytes", 256<<20, "largest body of POST /admin/import/polis (a whole Polis export); the JSON endpoints keep 64 KiB")
 	fs.IntVar(&c.MaxInflight, "max-inflight", 4096, "bound on requests in flight for one conversation (waiting for its actor or their commit); past it 429")
-	fs.DurationVar(&c.MathInterval, "math-interval", 200*time.Millisecond, "shortest time between two analyses of one conversation; changes within it coalesce")
+	fs.DurationVar(&c.MathInterval, "math-interval", 500*time.Millisecond, "shortest time between two analyses of one conversation; changes within it coalesce")
 	fs.StringVar(&c.GossipAddr, "gossip-addr", "", "host:port of this node's cluster gossip (UDP and TCP); set to run in a cluster, which requires --postgres")
 	fs.StringVar(&c.Join, "join", "", "host:port,... of cluster members to join (retried until one answers)")
 	fs.BoolVar(&c.GossipTestTimings, "gossip-test-timings", false, "gossip every few milliseconds and declare a silent node dead within about 200ms (for tests on one machine)")
