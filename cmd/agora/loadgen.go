@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,11 +72,14 @@ type loadgenConfig struct {
 
 	Clients int
 
-	Timeout  time.Duration
-	Conns    int
-	JSON     string
-	Progress time.Duration
-	Seed     uint64
+	Timeout time.Duration
+	Conns   int
+	JSON    string
+	// CPUProfile is a file for a CPU profile of the load generator itself,
+	// which shares the machine with the server in every figure we publish.
+	CPUProfile string
+	Progress   time.Duration
+	Seed       uint64
 }
 
 // bindLoadgenFlags declares the flags of `agora loadgen` with their defaults.
@@ -101,6 +105,7 @@ func bindLoadgenFlags(fs *flag.FlagSet, c *loadgenConfig) {
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "timeout of one request; a write that times out counts as uncertain")
 	fs.IntVar(&c.Conns, "conns", 0, "most connections to the server (default: one per VU or client, plus a few)")
 	fs.StringVar(&c.JSON, "json", "", "also write the report as JSON to this file")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the load generator (not the server) to this file")
 	fs.DurationVar(&c.Progress, "progress", 5*time.Second, "interval of the progress lines on stderr; 0 for none")
 	fs.Uint64Var(&c.Seed, "seed", 0, "seed of the random choices (default: from the clock; the report shows it)")
 }
@@ -388,6 +393,17 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if err := cfg.validate(); err != nil {
 		return err
+	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	client, err := newLGClient(cfg)
 	if err != nil {

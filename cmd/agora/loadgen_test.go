@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -440,5 +442,47 @@ func TestLoadgenRampProfile(t *testing.T) {
 	var n lgIntRange
 	if err := n.Set("5-10"); err != nil || n != (lgIntRange{5, 10}) {
 		t.Errorf("range 5-10: %v %v", n, err)
+	}
+}
+
+// The hot answers are decoded by picking their fields; a 2xx whose body is
+// not the promised JSON still counts as an invalid_body error.
+func TestLoadgenDecodesAnswers(t *testing.T) {
+	bodies := map[string]string{
+		"/v1/participants": `{"participant_id":"p1","token":"t1","role":"participant"}`,
+		"/v1/conversations/c1/opinions": `{"items":[{"id":"o1","author_id":"p9","body":"x","clusters":[{"cluster":0,"agree":1}]},` +
+			`{"id":"o2","author_id":null}],"next_cursor":null}`,
+		"/v1/conversations/c1/opinions/o1/vote": `{"changed":true,"vote":"agree"}`,
+		"/v1/conversations/c1/opinions/o2/vote": `{"changed":`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, bodies[r.URL.Path])
+	}))
+	defer srv.Close()
+	c, err := newLGClient(loadgenConfig{Server: srv.URL, Conversation: "c1", Timeout: 5 * time.Second, Conns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	var p lgParticipant
+	if _, oc := c.do(opCreateParticipant, "POST", "/v1/participants", "", nil, &p); oc != outcomeApplied || p != (lgParticipant{ID: "p1", Token: "t1"}) {
+		t.Fatalf("participant %+v, outcome %v", p, oc)
+	}
+	var page lgOpinionPage
+	c.do(opListOpinions, "GET", c.opinionsPath, "t1", nil, &page)
+	if want := []lgPageItem{{"o1", "p9"}, {"o2", ""}}; !slices.Equal(page.Items, want) {
+		t.Fatalf("page %+v, want %+v", page.Items, want)
+	}
+	var a lgVoteAnswer
+	if c.do(opVote, "PUT", c.opinionsPath+"/o1/vote", "t1", []byte(`{"vote":"agree"}`), &a); !a.Changed {
+		t.Fatal("changed not read")
+	}
+	_, oc := c.do(opVote, "PUT", c.opinionsPath+"/o2/vote", "t1", []byte(`{"vote":"agree"}`), &a)
+	c.stats.mu.Lock()
+	bad := c.stats.byStatus["invalid_body"]
+	c.stats.mu.Unlock()
+	if oc != outcomeApplied || bad != 1 || c.stats.ops[opVote].errors.Load() != 1 {
+		t.Fatalf("a cut 2xx body: outcome %v, invalid_body %d, vote errors %d", oc, bad, c.stats.ops[opVote].errors.Load())
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/valyala/fastjson"
 )
 
 // The API's answers, as far as the load generator reads them.
@@ -18,14 +20,42 @@ type lgParticipant struct {
 }
 
 type lgOpinionPage struct {
-	Items []struct {
-		ID       string `json:"id"`
-		AuthorID string `json:"author_id"`
-	} `json:"items"`
+	Items []lgPageItem `json:"items"`
+}
+
+type lgPageItem struct {
+	ID       string `json:"id"`
+	AuthorID string `json:"author_id"`
 }
 
 type lgVoteAnswer struct {
 	Changed bool `json:"changed"`
+}
+
+func (p *lgParticipant) decode(v *fastjson.Value) error {
+	p.ID, p.Token = string(v.GetStringBytes("participant_id")), string(v.GetStringBytes("token"))
+	return nil
+}
+
+func (pg *lgOpinionPage) decode(v *fastjson.Value) error {
+	items := v.Get("items")
+	if items == nil || items.Type() != fastjson.TypeArray {
+		return errBadBody
+	}
+	pg.Items = pg.Items[:0]
+	for _, it := range v.GetArray("items") {
+		id := it.GetStringBytes("id")
+		if id == nil {
+			return errBadBody
+		}
+		pg.Items = append(pg.Items, lgPageItem{ID: string(id), AuthorID: string(it.GetStringBytes("author_id"))})
+	}
+	return nil
+}
+
+func (a *lgVoteAnswer) decode(v *fastjson.Value) error {
+	a.Changed = v.GetBool("changed")
+	return nil
 }
 
 // lgVoteNames are the three votes; lgVoteBodies their request bodies.
@@ -229,7 +259,7 @@ func (g *loadgen) checkCurrentVotes(token string, l *ledger) {
 			Vote      string `json:"vote"`
 		} `json:"votes"`
 	}
-	status, err := g.client.send("GET", g.client.convPath+"/votes/me", token, nil, &mine)
+	status, _, err := g.client.send("GET", g.client.convPath+"/votes/me", token, nil, &mine)
 	if err != nil || status != 200 {
 		l.currentUnread = true
 		return
