@@ -120,12 +120,21 @@ func hex4(b []byte, at int) (int, bool) {
 
 // writeJSON answers v as JSON with the given status.
 func (s *Server) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		s.writeError(ctx, err)
-		return
+	buf := appendBuffers.Get().(*[]byte)
+	body, ok := appendJSON((*buf)[:0], v)
+	if !ok {
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			appendBuffers.Put(buf)
+			s.writeError(ctx, err)
+			return
+		}
 	}
 	ctx.Response.Header.SetContentType("application/json")
 	ctx.SetStatusCode(status)
 	ctx.SetBody(body)
+	if ok && cap(body) <= maxPooledAnswer {
+		*buf = body
+	}
+	appendBuffers.Put(buf)
 }

@@ -42,7 +42,7 @@ echo "== fuzz (a few seconds per target; longer runs: FUZZTIME=2000000x make tes
 # bare "context deadline exceeded" at the deadline on a busy machine with no
 # failing input (golang/go#75804, fixed in Go 1.27).
 for target in \
-  "FuzzDecodeBody ./http 25000x" "FuzzCheckSurrogates ./http 40000x" \
+  "FuzzDecodeBody ./http 25000x" "FuzzCheckSurrogates ./http 40000x" "FuzzAppendString ./http 100000x" \
   "FuzzDecodeRequest ./cluster 20000x" "FuzzDecodeResponse ./cluster 20000x" \
   "FuzzReadVotes ./polis 100000x" "FuzzReadComments ./polis 100000x" \
   "FuzzRun ./math 20000x"; do
