@@ -153,7 +153,7 @@ type hub struct {
 	nextID uint64        // the id of the newest event; ids start at 1
 	ring   []StreamEvent // the last hubBuffer events: event id at (id-1)%hubBuffer
 	subs   map[*Subscription]struct{}
-	// notifiers is wakeSubscribers' list, kept to spare an allocation per
+	// notifiers is dueNotifiers' list, kept to spare an allocation per
 	// wake-up; only the hub's goroutine uses it.
 	notifiers []func()
 	closed    bool
@@ -201,26 +201,44 @@ func (h *hub) signal() {
 
 // run publishes the queued notes in commit order and wakes the
 // subscribers, at most once per wakeEvery, until the hub closes.
+//
+// A wake-up of thousands of streams takes longer than wakeEvery (about
+// 15 µs per write), so notes committed meanwhile are published at once,
+// while the wake-up goes on: the streams it has not reached yet take them
+// in this wake-up, the others in the next, which starts as soon as this
+// one ends and wakeEvery has passed. An event then waits for the sweep to
+// reach its stream once, not for the wake-up in progress to end first.
 func (h *hub) run() {
 	pause := time.NewTimer(wakeEvery)
 	defer pause.Stop()
 	for {
-		select {
-		case <-h.done:
-			return
-		case <-h.wake:
+		if !h.unwoken() {
+			select {
+			case <-h.done:
+				return
+			case <-h.wake:
+			}
 		}
-		h.qmu.Lock()
-		q := h.queue
-		h.queue = nil
-		h.qmu.Unlock()
-		for _, n := range q {
-			h.publishNotes(n)
-		}
+		h.publishQueued()
 		start := time.Now()
-		if !h.wakeSubscribers() {
+		fs, ok := h.dueNotifiers()
+		if !ok {
 			continue
 		}
+		woken := make(chan struct{})
+		go func() {
+			notifyAll(fs)
+			close(woken)
+		}()
+		for waking := true; waking; {
+			select {
+			case <-woken:
+				waking = false
+			case <-h.wake:
+				h.publishQueued()
+			}
+		}
+		clear(fs) // let ended streams go
 		pause.Reset(max(0, wakeEvery-time.Since(start)))
 		select {
 		case <-h.done:
@@ -230,14 +248,32 @@ func (h *hub) run() {
 	}
 }
 
-// wakeSubscribers drops the subscribers that fell maxLag behind the last
-// wake-up and notifies all of them; it reports false when there was
-// nothing new to wake them for.
-func (h *hub) wakeSubscribers() bool {
+// publishQueued publishes the queued notes in commit order.
+func (h *hub) publishQueued() {
+	h.qmu.Lock()
+	q := h.queue
+	h.queue = nil
+	h.qmu.Unlock()
+	for _, n := range q {
+		h.publishNotes(n)
+	}
+}
+
+// unwoken reports whether events were published since the last wake-up.
+func (h *hub) unwoken() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return !h.closed && h.nextID != h.wokenFor
+}
+
+// dueNotifiers drops the subscribers that fell maxLag behind the last
+// wake-up and returns the notify functions of all the others; it reports
+// false when there is nothing new to wake them for.
+func (h *hub) dueNotifiers() ([]func(), bool) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.closed || h.nextID == h.wokenFor {
-		h.mu.Unlock()
-		return false
+		return nil, false
 	}
 	fs := h.notifiers[:0]
 	for s := range h.subs {
@@ -250,10 +286,7 @@ func (h *hub) wakeSubscribers() bool {
 		}
 	}
 	h.wokenFor, h.notifiers = h.nextID, fs
-	h.mu.Unlock()
-	notifyAll(fs)
-	clear(fs) // let ended streams go
-	return true
+	return fs, true
 }
 
 // notifyAll calls the functions on GOMAXPROCS goroutines: each call may
