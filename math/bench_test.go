@@ -67,26 +67,40 @@ func BenchmarkRunProductionSize(b *testing.B) {
 	benchRun(b, Input{Votes: synthMatrix(votes, len(votes))}, Input{Votes: synthMatrix(votes, len(votes)-100)})
 }
 
+// BenchmarkRunProductionSizeRouted is BenchmarkRunProductionSize with the votes
+// concentrated on the first statements (synthRouted): the eigensolver's hard case
+// gone, what the rest of the pipeline costs.
+func BenchmarkRunProductionSizeRouted(b *testing.B) {
+	votes := synthRouted(42, prodParticipants, prodStatements, prodVotes, prodGroups, 0.85)
+	benchRun(b, Input{Votes: synthMatrix(votes, len(votes))}, Input{Votes: synthMatrix(votes, len(votes)-100)})
+}
+
 // BenchmarkPCAProductionSize isolates the eigensolver, the part that scales with the
 // number of votes, and reports how many block products it needed, cold and
 // warm-started from the components of the run before the last 100 votes.
 func BenchmarkPCAProductionSize(b *testing.B) {
-	votes := synthConversation(42, prodParticipants, prodStatements, prodVotes, prodGroups, 0.85)
-	d := newVoteData(synthMatrix(votes, len(votes)), nil, nil)
-	_, st := Run(Input{Votes: synthMatrix(votes, len(votes)-100)}, nil)
-	for _, tc := range []struct {
-		name string
-		warm [][]float64
-	}{
-		{"cold", nil},
-		{"warm100", alignComponents(st, d.statements)},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			var iters int
-			for b.Loop() {
-				iters = powerPCA(d, 2, tc.warm).iterations
-			}
-			b.ReportMetric(float64(iters), "products")
-		})
+	for _, routed := range []bool{false, true} {
+		gen, suffix := synthConversation, ""
+		if routed {
+			gen, suffix = synthRouted, "-routed"
+		}
+		votes := gen(42, prodParticipants, prodStatements, prodVotes, prodGroups, 0.85)
+		d := newVoteData(synthMatrix(votes, len(votes)), nil, nil)
+		_, st := Run(Input{Votes: synthMatrix(votes, len(votes)-100)}, nil)
+		for _, tc := range []struct {
+			name string
+			warm [][]float64
+		}{
+			{"cold", nil},
+			{"warm100", alignComponents(st, d.statements)},
+		} {
+			b.Run(tc.name+suffix, func(b *testing.B) {
+				var iters int
+				for b.Loop() {
+					iters = powerPCA(d, 2, tc.warm).iterations
+				}
+				b.ReportMetric(float64(iters), "products")
+			})
+		}
 	}
 }

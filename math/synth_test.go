@@ -1,6 +1,7 @@
 package polismath
 
 import (
+	"math"
 	"math/rand/v2"
 	"strconv"
 )
@@ -17,6 +18,20 @@ type synthVote struct {
 // skew towards early statements (as routing does), agreeing with the group's stance with
 // probability fidelity and passing sometimes. Votes come out in arrival order.
 func synthConversation(seed uint64, participants, statements, votes, groups int, fidelity float64) []synthVote {
+	return synthVotes(seed, participants, statements, votes, groups, fidelity, func(rng *rand.Rand) float64 { return rng.Float64() * rng.Float64() })
+}
+
+// synthRouted is synthConversation with the statement of a vote drawn as
+// statements·u⁶ (u uniform): 46% of the votes fall on the first 1% of the
+// statements, as when routing shows every participant the same few first,
+// instead of 5.6%. The spectrum of CᵀC then separates (top eigenvalues about
+// 4,400 and 1,800 at production size instead of 62.7 and 62.7).
+func synthRouted(seed uint64, participants, statements, votes, groups int, fidelity float64) []synthVote {
+	return synthVotes(seed, participants, statements, votes, groups, fidelity, func(rng *rand.Rand) float64 { return math.Pow(rng.Float64(), 6) })
+}
+
+// synthVotes generates the votes; at draws a statement's position in [0, 1).
+func synthVotes(seed uint64, participants, statements, votes, groups int, fidelity float64, at func(*rand.Rand) float64) []synthVote {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	stance := make([][]Vote, groups)
 	for g := range stance {
@@ -34,7 +49,7 @@ func synthConversation(seed uint64, participants, statements, votes, groups int,
 	for len(out) < votes {
 		p := rng.IntN(participants)
 		// Skewed statement choice: popular (early) statements get most votes.
-		s := int(float64(statements) * rng.Float64() * rng.Float64())
+		s := int(float64(statements) * at(rng))
 		if seen[[2]int{p, s}] {
 			continue
 		}
