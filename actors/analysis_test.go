@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -291,6 +292,64 @@ func TestAnalysisOrdersSortedOnDemand(t *testing.T) {
 	for i := range analysisSorts {
 		if len(b.orders[i].ids) != 3 {
 			t.Fatalf("order %s not sorted by the worker after a read: %v", analysisSorts[i].sort, b.orders[i].ids)
+		}
+	}
+}
+
+// The math sorts page through the analysis' order and the opinions newer
+// than it without joining them: discover puts the newer ones (at the
+// priority of an unseen statement) before the analysed ones of a lower
+// priority, consensus and divisive after all of them, and pages of any
+// size list every visible opinion exactly once.
+func TestMathSortsWithOpinionsNewerThanTheAnalysis(t *testing.T) {
+	s := &conversation{opinionByID: map[string]int32{}}
+	for i, id := range []string{"a", "b", "c", "d", "e", "new1", "new2"} {
+		o := &opinionState{Opinion: agora.Opinion{ID: id, Seq: i, Status: agora.StatusVisible}}
+		if id == "d" {
+			o.Status = agora.StatusHidden
+		}
+		s.opinions = append(s.opinions, o)
+		s.opinionByID[id] = int32(i)
+	}
+	res := &polismath.Result{Opinions: []polismath.Opinion{
+		{OpinionID: "a", Priority: 1, Extremity: 0.5},
+		{OpinionID: "b", Priority: 9, Extremity: 0.1},
+		{OpinionID: "c", Priority: defaultPriority, Extremity: 0.9},
+		{OpinionID: "d", Priority: 20, Extremity: 0.7},
+		{OpinionID: "e", Priority: 3, Extremity: 0.3},
+	}}
+	s.an = &analysis{seqLimit: 5, opinions: map[string]*polismath.Opinion{}, out: &analysisOutput{Result: res}}
+	for i := range res.Opinions {
+		s.an.opinions[res.Opinions[i].OpinionID] = &res.Opinions[i]
+	}
+	want := map[agora.OpinionSort][]string{
+		agora.SortOpinionsDiscover: {"b", "c", "new2", "new1", "e", "a"},
+		agora.SortOpinionsDivisive: {"c", "a", "e", "b", "new2", "new1"},
+	}
+	for sort, ids := range want {
+		for limit := 1; limit <= 7; limit++ {
+			var got []string
+			q := agora.OpinionQuery{Sort: sort, Limit: limit}
+			for pages := 0; ; pages++ {
+				if pages > 10 {
+					t.Fatalf("%s, limit %d: the cursor does not advance", sort, limit)
+				}
+				v, _, err := s.pageByAnalysis(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				page := v.(*agora.OpinionPage)
+				for _, it := range page.Items {
+					got = append(got, it.ID)
+				}
+				if page.NextCursor == nil {
+					break
+				}
+				q.Cursor = *page.NextCursor
+			}
+			if !slices.Equal(got, ids) {
+				t.Fatalf("%s, limit %d: %v, want %v", sort, limit, got, ids)
+			}
 		}
 	}
 }

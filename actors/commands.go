@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/base64"
 	"math/rand/v2"
+	"sort"
 	"strconv"
 	"time"
 
@@ -230,16 +231,16 @@ func (s *conversation) pageBySeq(q agora.OpinionQuery, keep func(*opinionState) 
 // the analysis come first in discover (they have the priority of an unseen
 // statement, which is high) and last in the other orders.
 func (s *conversation) pageByAnalysis(q agora.OpinionQuery) (any, []agora.Event, error) {
-	var ids []string
+	var ids orderParts
 	an := s.an
 	switch q.Sort {
 	case agora.SortOpinionsMajority:
 		if an != nil {
-			ids = an.consensus
+			ids = orderParts{an.consensus}
 		}
 	case agora.SortOpinionsCluster:
 		if an != nil {
-			ids = an.representatives[q.Cluster]
+			ids = orderParts{an.representatives[q.Cluster]}
 		}
 	case agora.SortOpinionsDiscover, agora.SortOpinionsConsensus, agora.SortOpinionsDivisive:
 		var fresh []string
@@ -257,9 +258,12 @@ func (s *conversation) pageByAnalysis(q agora.OpinionQuery) (any, []agora.Event,
 			analysed, _ = an.order(q.Sort)
 		}
 		if q.Sort == agora.SortOpinionsDiscover {
-			ids = mergeByPriority(an, analysed, fresh)
+			// The newer opinions have the priority of an unseen statement:
+			// they go before the analysed ones of a lower priority.
+			k := sort.Search(len(analysed), func(i int) bool { return an.priority(analysed[i]) < defaultPriority })
+			ids = orderParts{analysed[:k], fresh, analysed[k:]}
 		} else {
-			ids = append(append([]string(nil), analysed...), fresh...)
+			ids = orderParts{analysed, fresh}
 		}
 	default:
 		return nil, nil, agora.Errorf(agora.EINVALID, "Unknown sort %q.", q.Sort)
@@ -273,8 +277,12 @@ func (s *conversation) pageByAnalysis(q agora.OpinionQuery) (any, []agora.Event,
 		offset = n
 	}
 	page := &agora.OpinionPage{Items: []agora.OpinionView{}}
-	for i := offset; i < len(ids); i++ {
-		o, ok := s.opinionByID[ids[i]]
+	for i := offset; ; i++ {
+		id, ok := ids.at(i)
+		if !ok {
+			break
+		}
+		o, ok := s.opinionByID[id]
 		if !ok || !s.opinions[o].counted() {
 			continue
 		}
@@ -288,20 +296,20 @@ func (s *conversation) pageByAnalysis(q agora.OpinionQuery) (any, []agora.Event,
 	return page, nil, nil
 }
 
-// mergeByPriority merges opinions newer than the analysis (at the default
-// priority) into the analysed ones sorted by priority.
-func mergeByPriority(an *analysis, analysed, fresh []string) []string {
-	if len(fresh) == 0 {
-		return analysed
+// orderParts is an order of opinion ids made of consecutive parts, read by
+// position without joining them: a page of a math sort costs its own
+// length on the actor, not a copy of every opinion of the conversation.
+type orderParts [][]string
+
+// at returns the id at position i of the order.
+func (p orderParts) at(i int) (string, bool) {
+	for _, part := range p {
+		if i < len(part) {
+			return part[i], true
+		}
+		i -= len(part)
 	}
-	out := make([]string, 0, len(analysed)+len(fresh))
-	i := 0
-	for i < len(analysed) && an.priority(analysed[i]) >= defaultPriority {
-		out = append(out, analysed[i])
-		i++
-	}
-	out = append(out, fresh...)
-	return append(out, analysed[i:]...)
+	return "", false
 }
 
 func encodeCursor(kind byte, n int) string {
