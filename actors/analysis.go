@@ -102,7 +102,11 @@ type analysis struct {
 
 	// The JSON bodies are rendered by their first reader, not by the math
 	// worker: on a large conversation rendering costs as much as the math,
-	// and most analyses of a busy conversation are superseded unread.
+	// and most analyses of a busy conversation are superseded unread. So is
+	// their shape with the external ids (output).
+	res                        *polismath.Result
+	snap                       *mathSnapshot // the external ids of its opinions, if any
+	outOnce                    sync.Once
 	out                        *analysisOutput
 	imported                   bool // its participants may have external ids
 	renderPlain, renderFull    sync.Once
@@ -128,7 +132,7 @@ type analysis struct {
 
 // compute runs the math on a snapshot. It runs on a pool worker.
 func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
-	m, err := polismath.NewMatrixFromRows(snap.voterIDs, snap.opinionIDs, snap.offsets, snap.cells)
+	m, err := polismath.NewMatrixFromUniqueRows(snap.voterIDs, snap.opinionIDs, snap.offsets, snap.cells)
 	if err != nil {
 		return nil // the snapshot is built by the actor: an error here is a bug
 	}
@@ -167,7 +171,10 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 			a.representatives[c.ID] = append(a.representatives[c.ID], r.OpinionID)
 		}
 	}
-	a.out = withExternalIDs(res, snap)
+	a.res, a.snap = res, &mathSnapshot{}
+	if snap.opinionExternalIDs != nil {
+		a.snap.opinionIDs, a.snap.opinionExternalIDs = snap.opinionIDs, snap.opinionExternalIDs
+	}
 	a.imported = snap.opinionExternalIDs != nil
 	if snap.wantOrders {
 		for i := range analysisSorts {
@@ -211,7 +218,7 @@ func (a *analysis) order(sort agora.OpinionSort) (ids []string, ok bool) {
 // sorted returns order i of analysisSorts, sorting it on the first call.
 func (a *analysis) sorted(i int) []string {
 	o := &a.orders[i]
-	o.once.Do(func() { o.ids = sortedBy(a.out.Result.Opinions, analysisSorts[i].key) })
+	o.once.Do(func() { o.ids = sortedBy(a.res.Opinions, analysisSorts[i].key) })
 	return o.ids
 }
 
@@ -229,11 +236,18 @@ func (a *analysis) clusterTallies(id string) []agora.ClusterTally {
 	return out
 }
 
+// output returns the analysis in its output shape, with the external ids,
+// building it on the first call.
+func (a *analysis) output() *analysisOutput {
+	a.outOnce.Do(func() { a.out = withExternalIDs(a.res, a.snap) })
+	return a.out
+}
+
 // plainBody returns the analysis as JSON without the participants,
 // rendering it on the first call.
 func (a *analysis) plainBody() ([]byte, error) {
 	a.renderPlain.Do(func() {
-		out := *a.out
+		out := *a.output()
 		out.Participants = nil
 		a.json, a.plainErr = renderAnalysis(&out)
 	})
@@ -245,7 +259,7 @@ func (a *analysis) plainBody() ([]byte, error) {
 // from Polis to their Polis ids (nil for a native conversation).
 func (a *analysis) fullBody(voterExternalIDs map[string]string) ([]byte, error) {
 	a.renderFull.Do(func() {
-		out := *a.out
+		out := *a.output()
 		if voterExternalIDs != nil {
 			out.Participants = slices.Clone(out.Participants)
 			for i := range out.Participants {

@@ -318,7 +318,7 @@ func TestMathSortsWithOpinionsNewerThanTheAnalysis(t *testing.T) {
 		{OpinionID: "d", Priority: 20, Extremity: 0.7},
 		{OpinionID: "e", Priority: 3, Extremity: 0.3},
 	}}
-	s.an = &analysis{seqLimit: 5, opinions: map[string]*polismath.Opinion{}, out: &analysisOutput{Result: res}}
+	s.an = &analysis{seqLimit: 5, opinions: map[string]*polismath.Opinion{}, res: res}
 	for i := range res.Opinions {
 		s.an.opinions[res.Opinions[i].OpinionID] = &res.Opinions[i]
 	}

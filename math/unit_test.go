@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -352,12 +353,18 @@ func TestNewMatrixFromRows(t *testing.T) {
 		if m.NumVotes() != set.NumVotes() {
 			t.Fatalf("%d votes, Set built %d", m.NumVotes(), set.NumVotes())
 		}
+		u, err := NewMatrixFromUniqueRows(participants, statements, rowPtr, cells)
+		if err != nil {
+			t.Fatal(err)
+		}
 		a, _ := Run(Input{Votes: m}, nil)
 		b, _ := Run(Input{Votes: set}, nil)
+		c, _ := Run(Input{Votes: u}, nil)
 		ja, _ := json.Marshal(a)
 		jb, _ := json.Marshal(b)
-		if string(ja) != string(jb) {
-			t.Fatal("the analyses of the two matrices differ")
+		jc, _ := json.Marshal(c)
+		if string(ja) != string(jb) || string(jc) != string(jb) {
+			t.Fatal("the analyses of the matrices differ")
 		}
 		// The lazily built index serves later edits.
 		if err := m.Set(participants[0], "new", Agree); err != nil || m.NumVotes() != set.NumVotes()+1 {
@@ -388,6 +395,10 @@ func TestNewMatrixFromRows(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if _, err := NewMatrixFromRows(tc.participants, tc.statements, tc.rowPtr, tc.cells); err == nil {
 				t.Fatal("no error")
+			}
+			_, err := NewMatrixFromUniqueRows(tc.participants, tc.statements, tc.rowPtr, tc.cells)
+			if dup := strings.HasPrefix(name, "ErrDuplicate"); (err == nil) != dup {
+				t.Fatalf("NewMatrixFromUniqueRows: %v (it checks all but duplicates)", err)
 			}
 		})
 	}
