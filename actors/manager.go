@@ -230,6 +230,12 @@ func (m *Manager) spawn(h *handle, s *conversation) {
 // request sends a command to a conversation's actor and waits for the
 // answer.
 func (m *Manager) request(ctx context.Context, cid string, cmd command) (any, error) {
+	return m.requestAfter(ctx, cid, cmd, nil)
+}
+
+// requestAfter is request calling prepare, when not nil, with the
+// conversation's handle before the command is sent.
+func (m *Manager) requestAfter(ctx context.Context, cid string, cmd command, prepare func(*handle)) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
 	h, err := m.acquire(ctx, cid)
@@ -237,6 +243,9 @@ func (m *Manager) request(ctx context.Context, cid string, cmd command) (any, er
 		return nil, err
 	}
 	defer h.inflight.Add(-1)
+	if prepare != nil {
+		prepare(h)
+	}
 	return m.send(ctx, h, cmd)
 }
 

@@ -112,20 +112,14 @@ func (m *Manager) Opinion(ctx context.Context, caller agora.Caller, cid, oid str
 
 // Opinions implements agora.ConversationService.
 func (m *Manager) Opinions(ctx context.Context, caller agora.Caller, cid string, q agora.OpinionQuery) (*agora.OpinionPage, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
-	defer cancel()
-	h, err := m.acquire(ctx, cid)
-	if err != nil {
-		return nil, err
-	}
-	defer h.inflight.Add(-1)
 	// An order of the analysis is sorted by its first reader: here, on the
 	// request's goroutine, rather than on the actor, which would hold every
 	// write of the conversation meanwhile.
-	if a := h.analysis.Load(); a != nil {
-		a.order(q.Sort)
-	}
-	v, err := m.send(ctx, h, listOpinions{caller: caller, q: q})
+	v, err := m.requestAfter(ctx, cid, listOpinions{caller: caller, q: q}, func(h *handle) {
+		if a := h.analysis.Load(); a != nil {
+			a.order(q.Sort)
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
