@@ -432,8 +432,8 @@ type (
 )
 
 // sortedBy returns the opinion ids by key descending, ties in the order of
-// ops (the analysis' column order, which is the opinions' creation order),
-// so that pages are stable.
+// ops (the analysis' order: the voted opinions, then the others, each in
+// creation order), so that pages are stable.
 func sortedBy(ops []polismath.Opinion, key func(*polismath.Opinion) float64) []string {
 	// The keys are read once, not twice per comparison, and ties compare
 	// positions, not ids: a conversation of 180,000 opinions has tens of
