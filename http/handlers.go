@@ -276,17 +276,19 @@ func (s *Server) vote(ctx *fasthttp.RequestCtx, c agora.Caller) error {
 	if err != nil {
 		return err
 	}
-	var req voteRequest
-	if err := decodeBody(ctx, &req, false); err != nil {
-		return err
-	}
-	name, err := required("vote", req.Vote)
-	if err != nil {
-		return err
-	}
-	v, err := agora.ParseVote(name)
-	if err != nil {
-		return err
+	v, ok := canonicalVote(ctx)
+	if !ok {
+		var req voteRequest
+		if err := decodeBody(ctx, &req, false); err != nil {
+			return err
+		}
+		name, err := required("vote", req.Vote)
+		if err != nil {
+			return err
+		}
+		if v, err = agora.ParseVote(name); err != nil {
+			return err
+		}
 	}
 	res, err := s.conversations.Vote(reqContext(ctx), c, cid, oid, v)
 	if err != nil {
@@ -294,6 +296,31 @@ func (s *Server) vote(ctx *fasthttp.RequestCtx, c agora.Caller) error {
 	}
 	s.writeJSON(ctx, fasthttp.StatusOK, res)
 	return nil
+}
+
+// canonicalVoteBodies are the vote bodies every client sends, byte for
+// byte (JSON.stringify's form).
+var canonicalVoteBodies = [...]struct {
+	body string
+	vote agora.Vote
+}{{`{"vote":"agree"}`, agora.Agree}, {`{"vote":"disagree"}`, agora.Disagree}, {`{"vote":"pass"}`, agora.Pass}}
+
+// canonicalVote recognises a vote request whose media type and body are
+// exactly the canonical ones, which decodeBody would accept with this
+// vote: the most frequent request of the API skips the general decoding
+// (4% of the server's CPU in the throughput run). Any other request takes
+// the general path.
+func canonicalVote(ctx *fasthttp.RequestCtx) (agora.Vote, bool) {
+	if string(ctx.Request.Header.ContentType()) != "application/json" {
+		return 0, false
+	}
+	body := ctx.PostBody()
+	for _, c := range canonicalVoteBodies {
+		if string(body) == c.body {
+			return c.vote, true
+		}
+	}
+	return 0, false
 }
 
 func (s *Server) cancelVote(ctx *fasthttp.RequestCtx, c agora.Caller) error {

@@ -10,8 +10,9 @@ import (
 )
 
 // The opinion answers (a page of opinions above all: the scenario's VUs
-// read 100 at a time) are written by appending, without reflection: at
-// 10,000 VUs encoding/json spent 6% of the server's CPU on them. The bytes
+// read 100 at a time) and the answer to a vote are written by appending,
+// without reflection: at 10,000 VUs encoding/json spent 6% of the server's
+// CPU on them, and 5% on the votes' answers in the throughput run. The bytes
 // are exactly those json.Marshal writes (TestAppendMatchesMarshal and
 // FuzzAppendString hold them to it), so the API does not change.
 
@@ -36,6 +37,17 @@ func appendJSON(b []byte, v any) ([]byte, bool) {
 			return append(b, "null"...), true
 		}
 		return appendOpinionView(b, t), true
+	case *agora.VoteResult:
+		if t == nil {
+			return append(b, "null"...), true
+		}
+		b = append(b, `{"opinion_id":`...)
+		b = appendString(b, t.OpinionID)
+		b = append(b, `,"vote":`...)
+		b = appendString(b, t.Vote.String())
+		b = append(b, `,"changed":`...)
+		b = strconv.AppendBool(b, t.Changed)
+		return append(b, '}'), true
 	}
 	return b, false
 }

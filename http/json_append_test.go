@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/agora-dev/agora"
 )
 
@@ -60,7 +62,8 @@ func TestAppendMatchesMarshal(t *testing.T) {
 		if rng.IntN(4) == 0 && len(p.Items) == 0 {
 			p.Items = []agora.OpinionView{}
 		}
-		for _, x := range []any{&v, p, (*agora.OpinionView)(nil), (*agora.OpinionPage)(nil)} {
+		vr := &agora.VoteResult{OpinionID: strangeStrings[rng.IntN(len(strangeStrings))], Vote: agora.Vote(rng.IntN(4) - 1), Changed: rng.IntN(2) == 0}
+		for _, x := range []any{&v, p, vr, (*agora.OpinionView)(nil), (*agora.OpinionPage)(nil), (*agora.VoteResult)(nil)} {
 			want, err := json.Marshal(x)
 			if err != nil {
 				t.Fatal(err)
@@ -89,4 +92,43 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("appendString(%q) = %s, json.Marshal %s", s, got, want)
 		}
 	})
+}
+
+// A canonical vote body skips the general decoding only where that would
+// give the same vote; every other body takes the general path.
+func TestCanonicalVoteAgreesWithDecodeBody(t *testing.T) {
+	for _, tc := range []struct {
+		contentType, body string
+		canonical         bool
+	}{
+		{"application/json", `{"vote":"agree"}`, true},
+		{"application/json", `{"vote":"disagree"}`, true},
+		{"application/json", `{"vote":"pass"}`, true},
+		{"application/json", `{"vote": "agree"}`, false},
+		{"application/json", `{"vote":"agree","x":1}`, false},
+		{"application/json", `{"vote":"Agree"}`, false},
+		{"application/json; charset=utf-8", `{"vote":"agree"}`, false},
+		{"text/plain", `{"vote":"agree"}`, false},
+		{"", `{"vote":"agree"}`, false},
+	} {
+		var ctx fasthttp.RequestCtx
+		if tc.contentType != "" {
+			ctx.Request.Header.SetContentType(tc.contentType)
+		}
+		ctx.Request.SetBodyString(tc.body)
+		v, ok := canonicalVote(&ctx)
+		if ok != tc.canonical {
+			t.Fatalf("%q %s: canonical %v", tc.contentType, tc.body, ok)
+		}
+		if !ok {
+			continue
+		}
+		var req voteRequest
+		if err := decodeBody(&ctx, &req, false); err != nil {
+			t.Fatal(err)
+		}
+		if want, err := agora.ParseVote(*req.Vote); err != nil || want != v {
+			t.Fatalf("%s: canonical %v, decoded %v (%v)", tc.body, v, want, err)
+		}
+	}
 }
