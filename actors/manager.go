@@ -163,7 +163,7 @@ func (m *Manager) acquire(ctx context.Context, cid string) (*handle, error) {
 		} else {
 			if int(h.inflight.Load()) >= m.cfg.MaxInflight {
 				m.mu.Unlock()
-				return nil, &agora.Error{Code: agora.ERATELIMITED, Message: "This conversation is receiving more requests than it can take; try again shortly.", RetryAfter: time.Second}
+				return nil, errBusyConversation()
 			}
 			h.inflight.Add(1)
 			m.mu.Unlock()
@@ -181,6 +181,42 @@ func (m *Manager) acquire(ctx context.Context, cid string) (*handle, error) {
 		h.lastActive.Store(time.Now().UnixNano())
 		return h, nil
 	}
+}
+
+// acquireLive is acquire for a conversation whose actor is loaded and
+// running, which needs no waiting; it returns nil and no error when the
+// conversation needs acquire (not in memory, loading, failed to load or
+// stopping).
+func (m *Manager) acquireLive(cid string) (*handle, error) {
+	m.mu.Lock()
+	h, ok := m.actors[cid]
+	if m.closed || !ok || h.stopping {
+		m.mu.Unlock()
+		return nil, nil
+	}
+	select {
+	case <-h.ready:
+	default:
+		m.mu.Unlock()
+		return nil, nil
+	}
+	if h.loadErr != nil {
+		m.mu.Unlock()
+		return nil, nil
+	}
+	if int(h.inflight.Load()) >= m.cfg.MaxInflight {
+		m.mu.Unlock()
+		return nil, errBusyConversation()
+	}
+	h.inflight.Add(1)
+	m.mu.Unlock()
+	h.lastActive.Store(time.Now().UnixNano())
+	return h, nil
+}
+
+// errBusyConversation answers a request past MaxInflight.
+func errBusyConversation() error {
+	return &agora.Error{Code: agora.ERATELIMITED, Message: "This conversation is receiving more requests than it can take; try again shortly.", RetryAfter: time.Second}
 }
 
 // load reads a conversation from the store and spawns its actor. It runs
@@ -235,10 +271,19 @@ func (m *Manager) request(ctx context.Context, cid string, cmd command) (any, er
 
 // requestAfter is request calling prepare, when not nil, with the
 // conversation's handle before the command is sent.
+//
+// A request to a live actor, nearly all of them, needs no context with a
+// deadline (a timer and two allocations, 3% of the server's CPU in the
+// throughput run): its wait for the answer is bounded by a pooled timer.
+// Only an activation or a stop in progress takes acquire's path.
 func (m *Manager) requestAfter(ctx context.Context, cid string, cmd command, prepare func(*handle)) (any, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
-	defer cancel()
-	h, err := m.acquire(ctx, cid)
+	deadline := time.Now().Add(m.cfg.RequestTimeout)
+	h, err := m.acquireLive(cid)
+	if h == nil && err == nil {
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		h, err = m.acquire(actx, cid)
+		cancel()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -246,18 +291,36 @@ func (m *Manager) requestAfter(ctx context.Context, cid string, cmd command, pre
 	if prepare != nil {
 		prepare(h)
 	}
-	return m.send(ctx, h, cmd)
+	t := answerTimers.Get().(*time.Timer)
+	defer answerTimers.Put(t)
+	defer t.Stop()
+	t.Reset(time.Until(deadline))
+	return m.sendUntil(ctx, h, cmd, t.C)
 }
 
+// answerTimers lends requestAfter its timers, stopped.
+var answerTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 func (m *Manager) send(ctx context.Context, h *handle, cmd command) (any, error) {
+	return m.sendUntil(ctx, h, cmd, nil)
+}
+
+// sendUntil sends a command and waits for its answer until ctx is done or
+// timeout (when not nil) fires.
+func (m *Manager) sendUntil(ctx context.Context, h *handle, cmd command, timeout <-chan time.Time) (any, error) {
 	e := &envelope{cmd: cmd, reply: make(chan reply, 1)}
 	m.engine.Send(h.pid, e)
 	select {
 	case r := <-e.reply:
 		return r.value, r.err
 	case <-ctx.Done():
-		return nil, agora.Unavailable(time.Second, "The conversation did not answer in time; a write may still be committed. Retrying is safe.")
+	case <-timeout:
 	}
+	return nil, agora.Unavailable(time.Second, "The conversation did not answer in time; a write may still be committed. Retrying is safe.")
 }
 
 // Drop removes a conversation from memory after its writes failed

@@ -66,7 +66,7 @@ func (s *Server) instrument(next fasthttp.RequestHandler) fasthttp.RequestHandle
 		if route == "" {
 			route = "unmatched"
 		}
-		s.cfg.Metrics.requests.WithLabelValues(route, string(ctx.Method()), strconv.Itoa(ctx.Response.StatusCode())).
+		s.cfg.Metrics.requests.WithLabelValues(route, methodLabel(ctx.Method()), statusLabel(ctx.Response.StatusCode())).
 			Observe(time.Since(start).Seconds())
 	}
 }
@@ -89,4 +89,31 @@ func (s *Server) countForward(outcome string) {
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.forwarded.WithLabelValues(outcome).Inc()
 	}
+}
+
+// statusLabels are the status codes as label values, made once instead of
+// once per request.
+var statusLabels = func() (l [600]string) {
+	for code := range l {
+		l[code] = strconv.Itoa(code)
+	}
+	return l
+}()
+
+func statusLabel(code int) string {
+	if code >= 0 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return strconv.Itoa(code)
+}
+
+// methodLabel returns the method as a label value without a copy for the
+// methods the API has.
+func methodLabel(m []byte) string {
+	for _, known := range [...]string{"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"} {
+		if string(m) == known {
+			return known
+		}
+	}
+	return string(m)
 }
