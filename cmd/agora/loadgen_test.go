@@ -306,16 +306,43 @@ func (d *droppingVotes) Vote(ctx context.Context, c agora.Caller, cid, oid strin
 	return d.ConversationService.Vote(ctx, c, cid, oid, v)
 }
 
+// doublingVotes counts every nth vote twice: it also casts it for a
+// participant of its own, whom the load generator never sees. It lives
+// only in this test.
+type doublingVotes struct {
+	agora.ConversationService
+	participants agora.ParticipantService
+	every        int64
+	n            atomic.Int64
+}
+
+func (d *doublingVotes) Vote(ctx context.Context, c agora.Caller, cid, oid string, v agora.Vote) (*agora.VoteResult, error) {
+	res, err := d.ConversationService.Vote(ctx, c, cid, oid, v)
+	if err == nil && res.Changed && d.n.Add(1)%d.every == 0 {
+		if p, _, err := d.participants.CreateParticipant(ctx, ""); err == nil {
+			d.ConversationService.Vote(ctx, agora.Caller{ParticipantID: p.ID, Role: agora.RoleParticipant}, cid, oid, v)
+		}
+	}
+	return res, err
+}
+
 // openDroppingServer serves ts's node through droppingVotes on another
 // port and returns its URL.
 func openDroppingServer(t *testing.T, ts *TestServer, every int64) string {
+	t.Helper()
+	return openFaultyServer(t, ts, &droppingVotes{ConversationService: ts.Manager, every: every})
+}
+
+// openFaultyServer serves ts's node through svc on another port and
+// returns its URL.
+func openFaultyServer(t *testing.T, ts *TestServer, svc agora.ConversationService) string {
 	t.Helper()
 	srv := agorahttp.NewServer(agorahttp.Config{
 		Addr:       "127.0.0.1:0",
 		NodeName:   testNodeName,
 		AdminToken: testAdminToken,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, &droppingVotes{ConversationService: ts.Manager, every: every}, ts.Participants, ts.Store)
+	}, svc, ts.Participants, ts.Store)
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +350,7 @@ func openDroppingServer(t *testing.T, ts *TestServer, every int64) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Close(ctx); err != nil {
-			t.Errorf("close the dropping server: %v", err)
+			t.Errorf("close the faulty server: %v", err)
 		}
 	})
 	return "http://" + srv.Addr()
@@ -361,6 +388,20 @@ func TestLoadgenDetectsLostVotes(t *testing.T) {
 			t.Fatalf("exit %d, verification %v: want a failure with contradicted votes", r.code, v)
 		}
 	})
+}
+
+// A server that counts acknowledged votes twice fails the check too.
+func TestLoadgenDetectsDoubleCountedVotes(t *testing.T) {
+	ts := MustOpenServer(t, WithMaxInflight(4096))
+	url := openFaultyServer(t, ts, &doublingVotes{ConversationService: ts.Manager, participants: ts.Participants, every: 5})
+	cid := newLoadgenConversation(t, ts, 30)
+	r := runLoadgenCmd(t, "--server", url, "--conversation", cid, "--vus", "10", "--duration", "2s", "--think", "1ms-5ms")
+	requireLoadgenReport(t, r.report, "scenario")
+	v := r.report["verification"].(map[string]any)
+	detail, _ := v["detail"].(string)
+	if r.code != 1 || v["ok"] != false || !strings.Contains(detail, "vote_count") || !strings.Contains(detail, "difference +") {
+		t.Fatalf("exit %d, verification %v: want ok=false naming the vote_count difference +N", r.code, v)
+	}
 }
 
 func TestLoadgenHistogramPrecision(t *testing.T) {
