@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,6 +88,33 @@ func TestHub(t *testing.T) {
 		}
 		if frames, _ := drain(t, s); len(ids(frames)) != 51 {
 			t.Fatalf("took %d events, want 51", len(ids(frames)))
+		}
+	})
+
+	t.Run("notes committed during a wake-up are published before it ends", func(t *testing.T) {
+		h := newHub(agora.Counters{})
+		defer h.close()
+		slow, _ := h.subscribe("")
+		other, _ := h.subscribe("")
+		inWake, release := make(chan struct{}), make(chan struct{})
+		var held, released sync.Once
+		defer released.Do(func() { close(release) })
+		// The slow subscriber's notify holds the first wake-up open.
+		slow.Notify(func() { held.Do(func() { close(inWake); <-release }) })
+		h.post(&notes{events: []StreamEvent{{Name: EventOpinion, Data: []byte(`{}`)}}})
+		select {
+		case <-inWake:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no wake-up")
+		}
+		h.post(&notes{events: []StreamEvent{{Name: EventOpinion, Data: []byte(`{}`)}}})
+		var got []string
+		for deadline := time.Now().Add(5 * time.Second); len(got) < 2 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			frames, _ := drain(t, other)
+			got = append(got, ids(frames)...)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(idRange(1, 2)) {
+			t.Fatalf("while the wake-up was under way the other subscriber took %v, want ids 1 to 2", got)
 		}
 	})
 
