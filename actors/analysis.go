@@ -113,8 +113,10 @@ type analysis struct {
 	json, jsonWithParticipants []byte
 	plainErr, fullErr          error
 
-	seqLimit        int // opinions with a Seq from here on are newer than the analysis
-	opinions        map[string]*polismath.Opinion
+	seqLimit int // opinions with a Seq from here on are newer than the analysis
+	// bySeq maps an opinion's Seq to its entry in res.Opinions (-1: none):
+	// an index, not a map of every opinion rebuilt per run.
+	bySeq           []int32
 	consensus       []string // the majority sort: agree list, then disagree list
 	representatives map[int][]string
 	// orders holds the analysed opinions sorted for discover (priority),
@@ -151,15 +153,11 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 		votes:           snap.votes,
 		computedAt:      time.Now().UTC().Truncate(time.Microsecond),
 		k:               res.K,
-		opinions:        make(map[string]*polismath.Opinion, len(res.Opinions)),
 		representatives: make(map[int][]string, len(res.Clusters)),
 		state:           state,
 	}
 	res.ConversationID, res.ComputedAt, res.VotesIncluded = snap.cid, a.computedAt, snap.votes
-	for i := range res.Opinions {
-		o := &res.Opinions[i]
-		a.opinions[o.OpinionID] = o
-	}
+	a.bySeq = indexBySeq(res.Opinions, snap.opinionIDs)
 	for _, c := range res.Consensus.Agree {
 		a.consensus = append(a.consensus, c.OpinionID)
 	}
@@ -222,11 +220,69 @@ func (a *analysis) sorted(i int) []string {
 	return o.ids
 }
 
-// clusterTallies returns an opinion's tallies within each group of the
-// analysis (empty when the analysis does not include it).
-func (a *analysis) clusterTallies(id string) []agora.ClusterTally {
-	o, ok := a.opinions[id]
-	if !ok {
+// indexBySeq maps each Seq of ids (the opinions by Seq, "" for deleted
+// ones) to the position of its entry in ops, -1 for none. ops lists the
+// voted opinions, then the others, each in Seq order, so two forward
+// walks find them all; an opinion found elsewhere falls back to a map.
+func indexBySeq(ops []polismath.Opinion, ids []string) []int32 {
+	bySeq := make([]int32, len(ids))
+	for i := range bySeq {
+		bySeq[i] = -1
+	}
+	var fallback map[string]int
+	next, restarts := 0, 0
+	for i := range ops {
+		id := ops[i].OpinionID
+		seq := next
+		if fallback != nil { // out of order once: the map from now on
+			seq = len(ids)
+		}
+		for seq < len(ids) && ids[seq] != id {
+			seq++
+		}
+		if seq == len(ids) && restarts == 0 { // the second run starts over
+			restarts++
+			for seq = 0; seq < next && ids[seq] != id; seq++ {
+			}
+			if seq == next {
+				seq = len(ids)
+			}
+		}
+		if seq == len(ids) {
+			if fallback == nil {
+				fallback = make(map[string]int, len(ids))
+				for j, id := range ids {
+					if id != "" {
+						fallback[id] = j
+					}
+				}
+			}
+			j, ok := fallback[id]
+			if !ok {
+				continue
+			}
+			seq = j
+		}
+		bySeq[seq] = int32(i)
+		next = seq + 1
+	}
+	return bySeq
+}
+
+// opinion returns the analysis of the opinion with this Seq, nil when the
+// analysis does not include it.
+func (a *analysis) opinion(seq int) *polismath.Opinion {
+	if seq < 0 || seq >= len(a.bySeq) || a.bySeq[seq] < 0 {
+		return nil
+	}
+	return &a.res.Opinions[a.bySeq[seq]]
+}
+
+// clusterTallies returns the tallies of the opinion with this Seq within
+// each group of the analysis (empty when the analysis does not include it).
+func (a *analysis) clusterTallies(seq int) []agora.ClusterTally {
+	o := a.opinion(seq)
+	if o == nil {
 		return []agora.ClusterTally{}
 	}
 	out := make([]agora.ClusterTally, len(o.Groups))
@@ -463,10 +519,11 @@ func sortedBy(ops []polismath.Opinion, key func(*polismath.Opinion) float64) []s
 // (importance · newness)² with no votes and no extremity, (9/4)².
 const defaultPriority = 81.0 / 16
 
-// priority returns an opinion's routing weight under the latest analysis.
-func (a *analysis) priority(oid string) float64 {
+// priority returns the routing weight of the opinion with this Seq under
+// the latest analysis.
+func (a *analysis) priority(seq int) float64 {
 	if a != nil {
-		if o, ok := a.opinions[oid]; ok {
+		if o := a.opinion(seq); o != nil {
 			return o.Priority
 		}
 	}

@@ -318,10 +318,7 @@ func TestMathSortsWithOpinionsNewerThanTheAnalysis(t *testing.T) {
 		{OpinionID: "d", Priority: 20, Extremity: 0.7},
 		{OpinionID: "e", Priority: 3, Extremity: 0.3},
 	}}
-	s.an = &analysis{seqLimit: 5, opinions: map[string]*polismath.Opinion{}, res: res}
-	for i := range res.Opinions {
-		s.an.opinions[res.Opinions[i].OpinionID] = &res.Opinions[i]
-	}
+	s.an = &analysis{seqLimit: 5, res: res, bySeq: indexBySeq(res.Opinions, []string{"a", "b", "c", "d", "e"})}
 	want := map[agora.OpinionSort][]string{
 		agora.SortOpinionsDiscover: {"b", "c", "new2", "new1", "e", "a"},
 		agora.SortOpinionsDivisive: {"c", "a", "e", "b", "new2", "new1"},
@@ -350,6 +347,33 @@ func TestMathSortsWithOpinionsNewerThanTheAnalysis(t *testing.T) {
 			if !slices.Equal(got, ids) {
 				t.Fatalf("%s, limit %d: %v, want %v", sort, limit, got, ids)
 			}
+		}
+	}
+}
+
+func TestIndexBySeq(t *testing.T) {
+	ops := func(ids ...string) []polismath.Opinion {
+		out := make([]polismath.Opinion, len(ids))
+		for i, id := range ids {
+			out[i].OpinionID = id
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		ops  []polismath.Opinion
+		ids  []string
+		want []int32
+	}{
+		{"voted then unvoted", ops("b", "d", "a", "c", "e"), []string{"a", "b", "c", "d", "e"}, []int32{2, 0, 3, 1, 4}},
+		{"all voted", ops("a", "b", "c"), []string{"a", "b", "c"}, []int32{0, 1, 2}},
+		{"deleted and unanalysed", ops("c", "a"), []string{"a", "", "c", "d"}, []int32{1, -1, 0, -1}},
+		{"out of order", ops("d", "a", "c", "b"), []string{"a", "b", "c", "d"}, []int32{1, 3, 2, 0}},
+		{"unknown id", ops("a", "zz", "b"), []string{"a", "b"}, []int32{0, 2}},
+		{"nothing", nil, []string{"a"}, []int32{-1}},
+	} {
+		if got := indexBySeq(tc.ops, tc.ids); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

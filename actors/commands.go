@@ -260,7 +260,10 @@ func (s *conversation) pageByAnalysis(q agora.OpinionQuery) (any, []agora.Event,
 		if q.Sort == agora.SortOpinionsDiscover {
 			// The newer opinions have the priority of an unseen statement:
 			// they go before the analysed ones of a lower priority.
-			k := sort.Search(len(analysed), func(i int) bool { return an.priority(analysed[i]) < defaultPriority })
+			k := sort.Search(len(analysed), func(i int) bool {
+				seq, ok := s.opinionByID[analysed[i]]
+				return ok && an.priority(int(seq)) < defaultPriority
+			})
 			ids = orderParts{analysed[:k], fresh, analysed[k:]}
 		} else {
 			ids = orderParts{analysed, fresh}
@@ -375,7 +378,7 @@ func (c nextOpinion) apply(s *conversation, _ time.Time) (any, []agora.Event, er
 				continue
 			}
 		}
-		w := max(s.an.priority(o.ID), 1e-9)
+		w := max(s.an.priority(i), 1e-9)
 		total += w
 		if rand.Float64()*total < w {
 			pick = i

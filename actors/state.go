@@ -251,7 +251,7 @@ func tallyAdd(t *agora.Tally, v agora.Vote, d int) {
 func (s *conversation) view(o *opinionState) *agora.OpinionView {
 	v := &agora.OpinionView{Opinion: o.Opinion, Tally: o.tally, Clusters: []agora.ClusterTally{}}
 	if s.an != nil {
-		v.Clusters = s.an.clusterTallies(o.ID)
+		v.Clusters = s.an.clusterTallies(o.Seq)
 	}
 	if o.Moderation != nil {
 		m := *o.Moderation
