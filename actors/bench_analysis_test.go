@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/agora-dev/agora"
 )
@@ -16,38 +17,74 @@ import (
 // opinions, 700,000 votes, 44,000 participants). Votes are spread with a
 // preference for early opinions, as routing shows them longer.
 func BenchmarkAnalysisRun(b *testing.B) {
-	for _, size := range []struct{ opinions, votes, participants int }{
-		{19000, 113000, 6000},
-		{270000, 700000, 44000},
-	} {
+	for _, size := range benchSizes {
 		b.Run(fmt.Sprintf("%dx%d", size.opinions, size.votes), func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(3, 3))
-			s := newConversation(agora.Conversation{ID: "c"})
-			oids := make([]string, size.opinions)
-			for i := range oids {
-				oids[i] = agora.NewID(10)
-				s.LoadOpinion(agora.Opinion{ID: oids[i], ConversationID: "c", Text: "x", Status: agora.StatusVisible, Seq: i})
-			}
-			pids := make([]string, size.participants)
-			for i := range pids {
-				pids[i] = agora.NewID(12)
-			}
-			seen := map[[2]int]bool{}
-			for n := 0; n < size.votes; {
-				p, o := rng.IntN(size.participants), int(float64(size.opinions)*rng.Float64()*rng.Float64())
-				if seen[[2]int{p, o}] {
-					continue
-				}
-				seen[[2]int{p, o}] = true
-				s.LoadVote(agora.StoredVote{ParticipantID: pids[p], OpinionID: oids[o], Vote: agora.Vote((p+o)%3 - 1)})
-				n++
-			}
-			s.finishLoad()
-			s.an = compute(s.snapshotForMath(), nil)
+			s, _ := benchConversation(size.opinions, size.votes, size.participants)
 			b.ReportAllocs()
 			for b.Loop() {
 				s.an = compute(s.snapshotForMath(), s.an.state)
 			}
 		})
 	}
+}
+
+// BenchmarkNext is the draw of a participant's next opinion (Polis
+// routing) on the actor, after an analysis, at the same sizes; the
+// participant is one of the conversation's voters.
+func BenchmarkNext(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("%dx%d", size.opinions, size.votes), func(b *testing.B) {
+			s, pids := benchConversation(size.opinions, size.votes, size.participants)
+			c := nextOpinion{caller: agora.Caller{ParticipantID: pids[0], Role: agora.RoleParticipant}}
+			now := time.Now()
+			c.apply(s, now) // the routing tree is built once per analysis
+			b.Run("draw", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					c.apply(s, now)
+				}
+			})
+			b.Run("first-after-an-analysis", func(b *testing.B) {
+				for b.Loop() {
+					s.routing.an = nil // as when a new analysis arrives
+					c.apply(s, now)
+				}
+			})
+		})
+	}
+}
+
+// benchSizes are the production conversation and the one the capacity
+// run grows to.
+var benchSizes = []struct{ opinions, votes, participants int }{
+	{19000, 113000, 6000},
+	{270000, 700000, 44000},
+}
+
+// benchConversation builds a loaded conversation with one analysis.
+func benchConversation(opinions, votes, participants int) (*conversation, []string) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	s := newConversation(agora.Conversation{ID: "c"})
+	oids := make([]string, opinions)
+	for i := range oids {
+		oids[i] = agora.NewID(10)
+		s.LoadOpinion(agora.Opinion{ID: oids[i], ConversationID: "c", Text: "x", Status: agora.StatusVisible, Seq: i})
+	}
+	pids := make([]string, participants)
+	for i := range pids {
+		pids[i] = agora.NewID(12)
+	}
+	seen := map[[2]int]bool{}
+	for n := 0; n < votes; {
+		p, o := rng.IntN(participants), int(float64(opinions)*rng.Float64()*rng.Float64())
+		if seen[[2]int{p, o}] {
+			continue
+		}
+		seen[[2]int{p, o}] = true
+		s.LoadVote(agora.StoredVote{ParticipantID: pids[p], OpinionID: oids[o], Vote: agora.Vote((p+o)%3 - 1)})
+		n++
+	}
+	s.finishLoad()
+	s.an = compute(s.snapshotForMath(), nil)
+	return s, pids
 }

@@ -361,27 +361,41 @@ func (c nextOpinion) apply(s *conversation, _ time.Time) (any, []agora.Event, er
 		return nil, nil, err
 	}
 	// Polis routing: draw among the caller's unvoted visible opinions with
-	// probability proportional to their priority (weighted reservoir
-	// sampling: one pass, no copy). Before the first analysis every
-	// opinion has the same priority, so the draw is uniform.
+	// probability proportional to their priority. Before the first analysis
+	// every opinion has the same priority, so the draw is uniform.
 	var row *voterRow
 	if vi, ok := s.voterByID[c.caller.ParticipantID]; ok {
 		row = &s.voters[vi]
 	}
-	pick, total := -1, 0.0
-	for i, o := range s.opinions {
-		if !o.counted() {
-			continue
+	unvoted := func(seq int) bool {
+		if row == nil {
+			return true
 		}
-		if row != nil {
-			if _, voted := row.find(int32(i)); voted {
-				continue
+		_, voted := row.find(int32(seq))
+		return !voted
+	}
+	// From the routing tree, drawing again when the draw is an opinion the
+	// caller voted on; after routingTries such draws (they voted on most of
+	// the weight), one exact pass over every opinion. Either way the pick
+	// is proportional to the priorities of the unvoted opinions.
+	r := s.routingTree()
+	if total := r.total(); total > 0 {
+		for range routingTries {
+			seq := r.draw(rand.Float64() * total)
+			if seq >= 0 && r.w[seq] > 0 && unvoted(seq) {
+				return s.view(s.opinions[seq]), nil, nil
 			}
 		}
-		w := max(s.an.priority(i), 1e-9)
+	}
+	// Weighted reservoir sampling: one pass, no copy.
+	pick, total := -1, 0.0
+	for seq, w := range r.w {
+		if w == 0 || !unvoted(seq) {
+			continue
+		}
 		total += w
 		if rand.Float64()*total < w {
-			pick = i
+			pick = seq
 		}
 	}
 	if pick < 0 {
@@ -389,6 +403,10 @@ func (c nextOpinion) apply(s *conversation, _ time.Time) (any, []agora.Event, er
 	}
 	return s.view(s.opinions[pick]), nil, nil
 }
+
+// routingTries bounds the draws from the routing tree before the exact
+// pass over every opinion.
+const routingTries = 32
 
 type castVote struct {
 	caller agora.Caller

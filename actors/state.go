@@ -36,6 +36,8 @@ type conversation struct {
 	version uint64
 	// an is the latest analysis (nil before the first).
 	an *analysis
+	// routing draws the next opinion of a participant (see routing.go).
+	routing routing
 }
 
 type opinionState struct {
@@ -187,6 +189,7 @@ func (s *conversation) voteOf(pid string, o int32) (agora.Vote, bool) {
 // its votes. Moderation and deletion are rare, so finding the opinion's
 // voters by a search in every row is cheaper than keeping a column index.
 func (s *conversation) setCounted(o int32, in bool) {
+	s.routing.stale = true
 	op := s.opinions[o]
 	sign := -1
 	if in {
