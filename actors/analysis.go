@@ -53,7 +53,7 @@ func (s *conversation) snapshotForMath() *mathSnapshot {
 		cid:        s.conv.ID,
 		version:    s.version,
 		votes:      s.conv.VoteCount,
-		opinionIDs: make([]string, len(s.opinions)),
+		opinionIDs: slices.Clone(s.liveIDs),
 		seqLimit:   len(s.opinions),
 		wantOrders: s.an != nil && s.an.ordersRead.Load(),
 		voterIDs:   make([]string, len(s.voters)),
@@ -64,22 +64,17 @@ func (s *conversation) snapshotForMath() *mathSnapshot {
 		n += len(s.voters[i].cells)
 	}
 	snap.cells = make([]polismath.Cell, 0, n)
-	for i, o := range s.opinions {
-		if o.Deleted {
-			continue
+	if s.extLive > 0 {
+		snap.opinionExternalIDs = slices.Clone(s.extIDs)
+	}
+	for _, seq := range s.metaSeqs {
+		if id := s.liveIDs[seq]; id != "" {
+			snap.meta = append(snap.meta, id)
 		}
-		snap.opinionIDs[i] = o.ID
-		if o.ExternalID != "" {
-			if snap.opinionExternalIDs == nil {
-				snap.opinionExternalIDs = make([]string, len(s.opinions))
-			}
-			snap.opinionExternalIDs[i] = o.ExternalID
-		}
-		if o.IsMeta {
-			snap.meta = append(snap.meta, o.ID)
-		}
-		if o.Status != agora.StatusVisible {
-			snap.moderatedOut = append(snap.moderatedOut, o.ID)
+	}
+	for seq, id := range s.liveIDs {
+		if id != "" && !s.countedBySeq[seq] {
+			snap.moderatedOut = append(snap.moderatedOut, id)
 		}
 	}
 	for i := range s.voters {

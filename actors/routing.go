@@ -24,7 +24,7 @@ type routing struct {
 // routingWeight is an opinion's chance of being drawn: its priority when
 // it is counted (at least a tiny positive weight), else none.
 func (s *conversation) routingWeight(seq int) float64 {
-	if !s.opinions[seq].counted() {
+	if !s.countedBySeq[seq] {
 		return 0
 	}
 	return max(s.an.priority(seq), 1e-9)

@@ -19,6 +19,15 @@ type conversation struct {
 
 	opinions    []*opinionState // indexed by Seq
 	opinionByID map[string]int32
+	// Columns of the opinions by Seq, kept beside s.opinions so that the
+	// passes over every opinion (the math's snapshot, the rebuild of the
+	// routing tree) read contiguous memory, not one heap object per
+	// opinion: 6 ms of the snapshot's 12 ms at 270,000 opinions.
+	liveIDs      []string // the id, "" once deleted
+	countedBySeq []bool   // opinionState.counted
+	extIDs       []string // the external id, "" once deleted; nil until an opinion has one
+	extLive      int      // live opinions with an external id
+	metaSeqs     []int32  // the meta statements
 
 	// voters is the vote set and the compact vote matrix at once: one row
 	// per participant who ever voted, its cells sorted by opinion index, so
@@ -87,8 +96,27 @@ func (s *conversation) addOpinion(o agora.Opinion) int32 {
 	o.Seq = int(i)
 	s.opinions = append(s.opinions, &opinionState{Opinion: o})
 	s.opinionByID[o.ID] = i
-	if s.opinions[i].counted() {
+	counted := s.opinions[i].counted()
+	if counted {
 		s.conv.OpinionCount++
+	}
+	id, ext := o.ID, o.ExternalID
+	if o.Deleted {
+		id, ext = "", ""
+	}
+	s.liveIDs = append(s.liveIDs, id)
+	s.countedBySeq = append(s.countedBySeq, counted)
+	if ext != "" && s.extIDs == nil {
+		s.extIDs = make([]string, i, i+1)
+	}
+	if s.extIDs != nil {
+		s.extIDs = append(s.extIDs, ext)
+	}
+	if ext != "" {
+		s.extLive++
+	}
+	if o.IsMeta {
+		s.metaSeqs = append(s.metaSeqs, i)
 	}
 	return i
 }
@@ -190,6 +218,7 @@ func (s *conversation) voteOf(pid string, o int32) (agora.Vote, bool) {
 // voters by a search in every row is cheaper than keeping a column index.
 func (s *conversation) setCounted(o int32, in bool) {
 	s.routing.stale = true
+	s.countedBySeq[o] = in
 	op := s.opinions[o]
 	sign := -1
 	if in {
@@ -236,6 +265,11 @@ func (s *conversation) deleteOpinion(o int32) {
 	}
 	op.Deleted = true
 	delete(s.opinionByID, op.ID)
+	s.liveIDs[o] = ""
+	if s.extIDs != nil && s.extIDs[o] != "" {
+		s.extIDs[o] = ""
+		s.extLive--
+	}
 }
 
 func tallyAdd(t *agora.Tally, v agora.Vote, d int) {

@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,6 +85,9 @@ func TestConversationCountersStayExactUnderRandomOperations(t *testing.T) {
 				}
 				if got, want := s.conv.Counters, recount(s); got != want {
 					t.Fatalf("step %d after %T: counters %+v, recount %+v", step, cmd, got, want)
+				}
+				if step%50 == 0 {
+					checkSnapshotColumns(t, s)
 				}
 			}
 			// The vote set agrees with the model for every live opinion.
@@ -181,5 +185,92 @@ func BenchmarkActorVotes(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "votes/s")
 		})
+	}
+}
+
+// checkSnapshotColumns compares the opinion part of the math's snapshot,
+// built from the actor's columns, with the same read from every opinion.
+func checkSnapshotColumns(t *testing.T, s *conversation) {
+	t.Helper()
+	var ids, ext, meta, moderated []string
+	anyExt := false
+	for _, o := range s.opinions {
+		if o.Deleted {
+			ids, ext = append(ids, ""), append(ext, "")
+			continue
+		}
+		ids, ext = append(ids, o.ID), append(ext, o.ExternalID)
+		anyExt = anyExt || o.ExternalID != ""
+		if o.IsMeta {
+			meta = append(meta, o.ID)
+		}
+		if o.Status != agora.StatusVisible {
+			moderated = append(moderated, o.ID)
+		}
+	}
+	if !anyExt {
+		ext = nil
+	}
+	snap := s.snapshotForMath()
+	for _, c := range []struct {
+		name      string
+		got, want []string
+	}{{"ids", snap.opinionIDs, ids}, {"external ids", snap.opinionExternalIDs, ext}, {"meta", snap.meta, meta}, {"moderated out", snap.moderatedOut, moderated}} {
+		if !slices.Equal(c.got, c.want) {
+			t.Fatalf("snapshot %s %v, from the opinions %v", c.name, c.got, c.want)
+		}
+	}
+	for seq, o := range s.opinions {
+		if s.countedBySeq[seq] != o.counted() {
+			t.Fatalf("opinion %d: counted column %v, opinion %v", seq, s.countedBySeq[seq], o.counted())
+		}
+	}
+}
+
+// An imported conversation's columns (external ids, meta statements,
+// opinions loaded moved or deleted) follow deletions and moderation.
+func TestSnapshotColumnsOfAnImport(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	s := newConversation(agora.Conversation{ID: "c"})
+	s.LoadOpinion(agora.Opinion{ID: "native", ConversationID: "c", Status: agora.StatusVisible, Seq: 0})
+	for seq := 1; seq < 60; seq++ {
+		o := agora.Opinion{ID: fmt.Sprint("o", seq), ConversationID: "c", Status: agora.StatusVisible, Seq: seq}
+		if rng.IntN(3) > 0 {
+			o.ExternalID = fmt.Sprint(seq)
+		}
+		o.IsMeta = rng.IntN(5) == 0
+		if rng.IntN(5) == 0 {
+			o.Status = agora.StatusMoved
+		}
+		o.Deleted = rng.IntN(8) == 0
+		if err := s.LoadOpinion(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.finishLoad()
+	checkSnapshotColumns(t, s)
+	now := time.Unix(1_700_000_000, 0).UTC()
+	for range 200 {
+		oid := s.opinions[rng.IntN(len(s.opinions))].ID
+		var cmd command = deleteOpinion{caller: agora.Caller{Admin: true}, oid: oid}
+		if rng.IntN(4) > 0 {
+			in := &agora.ModerationInput{Action: agora.ActionHide, Reason: agora.ReasonSpam}
+			if rng.IntN(2) == 0 {
+				in = nil
+			}
+			cmd = moderateOpinion{caller: agora.Caller{Admin: true}, oid: oid, in: in}
+		}
+		cmd.apply(s, now)
+		checkSnapshotColumns(t, s)
+	}
+	// Deleting every opinion with an external id leaves none in the snapshot.
+	for _, o := range s.opinions {
+		if o.ExternalID != "" && !o.Deleted {
+			deleteOpinion{caller: agora.Caller{Admin: true}, oid: o.ID}.apply(s, now)
+		}
+	}
+	checkSnapshotColumns(t, s)
+	if s.snapshotForMath().opinionExternalIDs != nil {
+		t.Fatal("external ids in the snapshot though every opinion that had one is deleted")
 	}
 }
