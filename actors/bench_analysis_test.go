@@ -17,41 +17,46 @@ import (
 // opinions, 700,000 votes, 44,000 participants). Votes are spread with a
 // preference for early opinions, as routing shows them longer.
 func BenchmarkAnalysisRun(b *testing.B) {
-	for _, size := range benchSizes {
-		b.Run(fmt.Sprintf("%dx%d", size.opinions, size.votes), func(b *testing.B) {
-			s, _ := benchConversation(size.opinions, size.votes, size.participants)
-			b.ReportAllocs()
-			for b.Loop() {
-				s.an = compute(s.snapshotForMath(), s.an.state)
-			}
-		})
-	}
+	atBenchSizes(b, func(b *testing.B, s *conversation, _ []string) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.an = compute(s.snapshotForMath(), s.an.state)
+		}
+	})
+}
+
+// BenchmarkSnapshot is the copy the actor makes for each analysis (it
+// holds the conversation's writes meanwhile), at the same sizes.
+func BenchmarkSnapshot(b *testing.B) {
+	atBenchSizes(b, func(b *testing.B, s *conversation, _ []string) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.snapshotForMath()
+		}
+	})
 }
 
 // BenchmarkNext is the draw of a participant's next opinion (Polis
 // routing) on the actor, after an analysis, at the same sizes; the
 // participant is one of the conversation's voters.
 func BenchmarkNext(b *testing.B) {
-	for _, size := range benchSizes {
-		b.Run(fmt.Sprintf("%dx%d", size.opinions, size.votes), func(b *testing.B) {
-			s, pids := benchConversation(size.opinions, size.votes, size.participants)
-			c := nextOpinion{caller: agora.Caller{ParticipantID: pids[0], Role: agora.RoleParticipant}}
-			now := time.Now()
-			c.apply(s, now) // the routing tree is built once per analysis
-			b.Run("draw", func(b *testing.B) {
-				b.ReportAllocs()
-				for b.Loop() {
-					c.apply(s, now)
-				}
-			})
-			b.Run("first-after-an-analysis", func(b *testing.B) {
-				for b.Loop() {
-					s.routing.an = nil // as when a new analysis arrives
-					c.apply(s, now)
-				}
-			})
+	atBenchSizes(b, func(b *testing.B, s *conversation, pids []string) {
+		c := nextOpinion{caller: agora.Caller{ParticipantID: pids[0], Role: agora.RoleParticipant}}
+		now := time.Now()
+		c.apply(s, now) // the routing tree is built once per analysis
+		b.Run("draw", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.apply(s, now)
+			}
 		})
-	}
+		b.Run("first-after-an-analysis", func(b *testing.B) {
+			for b.Loop() {
+				s.routing.an = nil // as when a new analysis arrives
+				c.apply(s, now)
+			}
+		})
+	})
 }
 
 // benchSizes are the production conversation and the one the capacity
@@ -87,4 +92,15 @@ func benchConversation(opinions, votes, participants int) (*conversation, []stri
 	s.finishLoad()
 	s.an = compute(s.snapshotForMath(), nil)
 	return s, pids
+}
+
+// atBenchSizes runs f as a sub-benchmark on a conversation of each of
+// benchSizes.
+func atBenchSizes(b *testing.B, f func(b *testing.B, s *conversation, pids []string)) {
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("%dx%d", size.opinions, size.votes), func(b *testing.B) {
+			s, pids := benchConversation(size.opinions, size.votes, size.participants)
+			f(b, s, pids)
+		})
+	}
 }
