@@ -103,7 +103,6 @@ type analysis struct {
 	snap                       *mathSnapshot // the external ids of its opinions, if any
 	outOnce                    sync.Once
 	out                        *analysisOutput
-	imported                   bool // its participants may have external ids
 	renderPlain, renderFull    sync.Once
 	json, jsonWithParticipants []byte
 	plainErr, fullErr          error
@@ -168,7 +167,6 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 	if snap.opinionExternalIDs != nil {
 		a.snap.opinionIDs, a.snap.opinionExternalIDs = snap.opinionIDs, snap.opinionExternalIDs
 	}
-	a.imported = snap.opinionExternalIDs != nil
 	if snap.wantOrders {
 		for i := range analysisSorts {
 			a.sorted(i)
@@ -286,6 +284,10 @@ func (a *analysis) clusterTallies(seq int) []agora.ClusterTally {
 	}
 	return out
 }
+
+// imported reports whether the conversation has opinions imported with
+// external ids: its participants may have some too.
+func (a *analysis) imported() bool { return a.snap.opinionExternalIDs != nil }
 
 // output returns the analysis in its output shape, with the external ids,
 // building it on the first call.

@@ -43,7 +43,7 @@ func TestAnalysisExternalIDs(t *testing.T) {
 	if a == nil {
 		t.Fatal("no analysis")
 	}
-	if !a.imported {
+	if !a.imported() {
 		t.Fatal("a conversation with external opinion ids is not taken as imported")
 	}
 

@@ -240,7 +240,7 @@ func (m *Manager) Analysis(ctx context.Context, cid string, withParticipants boo
 		return a.plainBody()
 	}
 	var ext map[string]string
-	if a.imported {
+	if a.imported() {
 		if ext, err = m.voterExternalIDs(ctx, h); err != nil {
 			return nil, err
 		}
