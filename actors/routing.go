@@ -33,7 +33,7 @@ func (s *conversation) routingWeight(seq int) float64 {
 // routingTree returns the tree, brought up to date with the conversation.
 func (s *conversation) routingTree() *routing {
 	r := &s.routing
-	if r.stale || r.an != s.an || len(r.w) > len(s.opinions) || len(r.tree) == 0 {
+	if r.stale || r.an != s.an || len(r.tree) == 0 {
 		// A rebuild: every node from its leaf and its children, in O(n).
 		n := len(s.opinions)
 		r.w, r.tree = r.w[:0], append(r.tree[:0], 0)
