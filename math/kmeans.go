@@ -1,6 +1,7 @@
 package polismath
 
 import (
+	"cmp"
 	"math"
 	"runtime"
 	"slices"
@@ -82,7 +83,10 @@ func initClusters(points []point, k int) []kcluster {
 // and a lower bound on the distance to any other one (Hamerly's bounds), so that a
 // point whose centre is certainly still the nearest is not compared with all k
 // centres again. With 100 base clusters that removes most of the work after the first
-// few steps.
+// few steps. A point that does need a search does not scan every centre either: the
+// centres are kept sorted by x, and the search widens from the point's x until the
+// strip holds no centre that could be nearer (sweep), which on 100 base clusters visits
+// a tenth of them.
 type lloyd struct {
 	pts      []point
 	ids      []int // cluster slots, in ascending id order
@@ -97,6 +101,8 @@ type lloyd struct {
 	delta    []float64
 	cc       []float64 // distances between centres, k x k
 	half     []float64
+	byX      []int32   // live slots sorted by centre x (then slot), for sweep
+	xs       []float64 // their centres' x
 	stepped  bool
 	parallel bool // see both
 }
@@ -152,6 +158,65 @@ func (l *lloyd) nearest(pos [2]float64) (int, float64, float64) {
 		if d < bestD {
 			best, bestD, secondD = c, d, bestD
 		} else if d < secondD {
+			secondD = d
+		}
+	}
+	return best, math.Sqrt(bestD), math.Sqrt(secondD)
+}
+
+// sweepFrom is the number of live centres from which a search sweeps the centres in x
+// order instead of scanning them all.
+const sweepFrom = 12
+
+// sortByX orders the live slots by their centres' x for sweep.
+func (l *lloyd) sortByX() {
+	l.byX = l.byX[:0]
+	for c, ok := range l.alive {
+		if ok {
+			l.byX = append(l.byX, int32(c))
+		}
+	}
+	slices.SortFunc(l.byX, func(a, b int32) int {
+		if d := cmp.Compare(l.center[a][0], l.center[b][0]); d != 0 {
+			return d
+		}
+		return int(a - b)
+	})
+	l.xs = l.xs[:0]
+	for _, c := range l.byX {
+		l.xs = append(l.xs, l.center[c][0])
+	}
+}
+
+// sweep is nearest by a search outwards in x: the centres are visited in order of
+// their x distance to the point, and the search stops when that distance alone exceeds
+// the second-nearest distance found, since every centre not visited is at least that
+// far. It returns what nearest returns, the same distances bit for bit, and the same
+// slot on ties (the lowest).
+func (l *lloyd) sweep(pos [2]float64) (int, float64, float64) {
+	xs, x := l.xs, pos[0]
+	r, _ := slices.BinarySearch(xs, x)
+	left := r - 1
+	best, bestD, secondD := -1, math.Inf(1), math.Inf(1)
+	for left >= 0 || r < len(xs) {
+		var c int32
+		var dx float64
+		if r < len(xs) && (left < 0 || xs[r]-x <= x-xs[left]) {
+			c, dx = l.byX[r], xs[r]-x
+			r++
+		} else {
+			c, dx = l.byX[left], x-xs[left]
+			left--
+		}
+		if dx*dx > secondD {
+			break
+		}
+		d := dist2(pos, l.center[c])
+		switch {
+		case d < bestD || (d == bestD && int(c) < best):
+			secondD = bestD
+			best, bestD = int(c), d
+		case d < secondD:
 			secondD = d
 		}
 	}
@@ -227,6 +292,7 @@ func (l *lloyd) step() {
 	for a := range k {
 		l.half[a] = 0.5 * slices.Min(cc[a*k:a*k+k])
 	}
+	l.sortByX()
 	l.both(func(lo, hi int) { l.assignRange(lo, hi, max1, max2, arg1) })
 	l.stepped = true
 
@@ -305,11 +371,21 @@ func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
 				l.upper[i], l.lower[i] = u, lo
 				continue
 			}
-			c, d1, d2 := l.nearestFrom(p.pos, int(a), u)
+			c, d1, d2 := 0, 0.0, 0.0
+			if len(l.byX) >= sweepFrom {
+				c, d1, d2 = l.sweep(p.pos)
+			} else {
+				c, d1, d2 = l.nearestFrom(p.pos, int(a), u)
+			}
 			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
 			continue
 		}
-		c, d1, d2 := l.nearest(p.pos)
+		c, d1, d2 := 0, 0.0, 0.0
+		if len(l.byX) >= sweepFrom {
+			c, d1, d2 = l.sweep(p.pos)
+		} else {
+			c, d1, d2 = l.nearest(p.pos)
+		}
 		l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
 	}
 }

@@ -1,0 +1,141 @@
+package polismath
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// plainKMeans is kmeans without any pruning: every step compares every point with
+// every live centre (the first in id order on ties). The pruned one must return
+// exactly the same clusters, bit for bit.
+func plainKMeans(points []point, k int, last []kcluster, maxIters int) []kcluster {
+	var clusters []kcluster
+	if len(last) > 0 {
+		clusters = cleanStart(points, last, k)
+	} else {
+		clusters = initClusters(points, k)
+	}
+	slices.SortStableFunc(clusters, func(a, b kcluster) int { return a.id - b.id })
+	centers := make([][2]float64, len(clusters))
+	alive := make([]bool, len(clusters))
+	for c, cl := range clusters {
+		centers[c], alive[c] = cl.center, true
+	}
+	assign := make([]int, len(points))
+	live := func() [][2]float64 {
+		var out [][2]float64
+		for c, ok := range alive {
+			if ok {
+				out = append(out, centers[c])
+			}
+		}
+		return out
+	}
+	for iter := maxIters; ; iter-- {
+		before := live()
+		for i, p := range points {
+			best, bestD := -1, math.Inf(1)
+			for c, ok := range alive {
+				if d := dist2(p.pos, centers[c]); ok && d < bestD {
+					best, bestD = c, d
+				}
+			}
+			assign[i] = best
+		}
+		sx := make([]float64, len(centers))
+		sy := make([]float64, len(centers))
+		sw := make([]float64, len(centers))
+		count := make([]int, len(centers))
+		for i, p := range points {
+			a := assign[i]
+			sx[a] += p.weight * p.pos[0]
+			sy[a] += p.weight * p.pos[1]
+			sw[a] += p.weight
+			count[a]++
+		}
+		for c, ok := range alive {
+			if !ok {
+				continue
+			}
+			if count[c] == 0 {
+				alive[c] = false
+				continue
+			}
+			centers[c] = [2]float64{}
+			if sw[c] != 0 {
+				centers[c] = [2]float64{sx[c] / sw[c], sy[c] / sw[c]}
+			}
+		}
+		stable := true
+		ca, cb := sortCenters(before), sortCenters(live())
+		for i := range min(len(ca), len(cb)) {
+			if math.Sqrt(dist2(ca[i], cb[i])) >= kmeansConvergence {
+				stable = false
+			}
+		}
+		if iter <= 0 || stable {
+			break
+		}
+	}
+	var out []kcluster
+	slot := make([]int, len(centers))
+	for c, ok := range alive {
+		slot[c] = -1
+		if ok {
+			slot[c] = len(out)
+			out = append(out, kcluster{id: clusters[c].id, center: centers[c]})
+		}
+	}
+	for i, p := range points {
+		out[slot[assign[i]]].members = append(out[slot[assign[i]]].members, p.id)
+	}
+	return out
+}
+
+// TestKMeansEqualsPlainLloyd checks the pruned k-means (Hamerly's bounds, the x-sorted
+// sweep, the two-goroutine assignment) against plainKMeans on data made to defeat
+// pruning: points on a coarse grid (exact ties between centres, duplicate points),
+// overlapping blobs, and warm starts from the clustering of slightly moved points,
+// the way a conversation's base clusters are rerun after new votes.
+func TestKMeansEqualsPlainLloyd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for trial := range 40 {
+		n := 50 + rng.IntN(3000)
+		k := []int{2, 5, 12, 40, 100}[trial%5]
+		grid := trial%3 == 0
+		points := make([]point, n)
+		for i := range points {
+			var pos [2]float64
+			if grid {
+				pos = [2]float64{float64(rng.IntN(15)), float64(rng.IntN(15))}
+			} else {
+				blob := float64(rng.IntN(4))
+				pos = [2]float64{blob*3 + rng.NormFloat64()*2, blob + rng.NormFloat64()*2}
+			}
+			points[i] = point{id: i * 2, pos: pos, weight: float64(1 + rng.IntN(3))}
+		}
+		same := func(what string, got, want []kcluster) {
+			t.Helper()
+			if len(got) != len(want) {
+				t.Fatalf("trial %d (%s, n=%d, k=%d): %d clusters, plain Lloyd %d", trial, what, n, k, len(got), len(want))
+			}
+			for c := range got {
+				if got[c].id != want[c].id || got[c].center != want[c].center || !slices.Equal(got[c].members, want[c].members) {
+					t.Fatalf("trial %d (%s, n=%d, k=%d): cluster %d is %d at %v with %d members, plain Lloyd %d at %v with %d",
+						trial, what, n, k, c, got[c].id, got[c].center, len(got[c].members), want[c].id, want[c].center, len(want[c].members))
+				}
+			}
+		}
+		cold := kmeansWith(points, k, nil, baseMaxIters, trial%2 == 0)
+		same("cold", cold, plainKMeans(points, k, nil, baseMaxIters))
+		for i := range points {
+			if rng.IntN(4) == 0 {
+				points[i].pos[0] += rng.NormFloat64() * 0.3
+				points[i].pos[1] += rng.NormFloat64() * 0.3
+			}
+		}
+		same("warm", kmeansWith(points, k, cold, baseMaxIters, trial%2 == 1), plainKMeans(points, k, cold, baseMaxIters))
+	}
+}
