@@ -130,6 +130,15 @@ func Run(in Input, prev *State) (*Result, *State) {
 	}
 
 	r.Opinions = make([]Opinion, 0, k+len(in.Statements))
+	// Every opinion's per-group votes share one backing array: one allocation per
+	// run instead of one per opinion.
+	nc := len(r.Clusters)
+	groupVotes := make([]GroupVotes, 0, (k+len(in.Statements))*nc)
+	groupsOf := func() []GroupVotes {
+		g := groupVotes[len(groupVotes) : len(groupVotes)+nc : len(groupVotes)+nc]
+		groupVotes = groupVotes[:len(groupVotes)+nc]
+		return g
+	}
 	for j, id := range d.statements {
 		ga, gd := groupAwareConsensus(per, j)
 		o := Opinion{
@@ -141,9 +150,12 @@ func Run(in Input, prev *State) (*Result, *State) {
 			GACAgree:    ga,
 			GACDisagree: gd,
 		}
-		for g, grp := range r.Clusters {
-			t := per[g][j]
-			o.Groups = append(o.Groups, GroupVotes{Cluster: grp.ID, Agree: t.a, Disagree: t.d, Pass: t.s - t.a - t.d})
+		if nc > 0 {
+			o.Groups = groupsOf()
+			for g, grp := range r.Clusters {
+				t := per[g][j]
+				o.Groups[g] = GroupVotes{Cluster: grp.ID, Agree: t.a, Disagree: t.d, Pass: t.s - t.a - t.d}
+			}
 		}
 		r.Opinions = append(r.Opinions, o)
 	}
@@ -155,8 +167,11 @@ func Run(in Input, prev *State) (*Result, *State) {
 			gac *= unseen
 		}
 		o := Opinion{OpinionID: id, Priority: priority(tally{}, 0, meta[id]), GACAgree: gac, GACDisagree: gac}
-		for _, grp := range r.Clusters {
-			o.Groups = append(o.Groups, GroupVotes{Cluster: grp.ID})
+		if nc > 0 {
+			o.Groups = groupsOf()
+			for g, grp := range r.Clusters {
+				o.Groups[g] = GroupVotes{Cluster: grp.ID}
+			}
 		}
 		r.Opinions = append(r.Opinions, o)
 	}
