@@ -267,10 +267,9 @@ func TestAnalysisInTheActors(t *testing.T) {
 // The worker sorts the orders of an analysis only when those of the
 // previous one were read; otherwise the first reader sorts.
 func TestAnalysisOrdersSortedOnDemand(t *testing.T) {
-	snap := &mathSnapshot{cid: "c", version: 1, votes: 6, opinionIDs: []string{"o1", "o2", "o3"}, seqLimit: 3,
-		voterIDs: []string{"v1", "v2"}, offsets: []int{0, 3, 6},
-		cells: []polismath.Cell{{Statement: 0, Vote: 1}, {Statement: 1, Vote: -1}, {Statement: 2, Vote: 1},
-			{Statement: 0, Vote: 1}, {Statement: 1, Vote: 1}, {Statement: 2, Vote: 0}}}
+	snap := &mathSnapshot{cid: "c", version: 1, votes: 6, opinionIDs: []string{"o1", "o2", "o3"}, counted: []bool{true, true, true}, seqLimit: 3,
+		voterIDs: []string{"v1", "v2"},
+		rows:     [][]voteCell{{{0, agora.Agree}, {1, agora.Disagree}, {2, agora.Agree}}, {{0, agora.Agree}, {1, agora.Agree}, {2, agora.Pass}}}}
 	a := compute(snap, nil)
 	for i := range analysisSorts {
 		if a.orders[i].ids != nil {

@@ -28,6 +28,14 @@ type conversation struct {
 	extIDs       []string // the external id, "" once deleted; nil until an opinion has one
 	extLive      int      // live opinions with an external id
 	metaSeqs     []int32  // the meta statements
+	// The math's snapshot shares the columns above (and the voters' rows)
+	// instead of copying them: a column is copied before an in-place
+	// change while the latest snapshot may read it (its flag is set), and
+	// a row while its gen is older than snapGen, the number of snapshots
+	// taken. Appends need no copy: a snapshot only sees the part that
+	// existed when it was taken.
+	liveShared, countedShared, extShared bool
+	snapGen                              uint64
 
 	// voters is the vote set and the compact vote matrix at once: one row
 	// per participant who ever voted, its cells sorted by opinion index, so
@@ -66,6 +74,30 @@ type voterRow struct {
 	// counted is the number of the row's votes on counted opinions; the
 	// participant is in participant_count while it is positive.
 	counted int32
+	// gen is the conversation's snapGen when cells was last copied: cells
+	// may be shared with a snapshot while gen is older.
+	gen uint64
+}
+
+// own makes the row's cells the actor's alone before an in-place change:
+// a snapshot taken since they were last copied may be reading them.
+func (s *conversation) own(row *voterRow) {
+	if row.gen == s.snapGen {
+		return
+	}
+	row.gen = s.snapGen
+	c := make([]voteCell, len(row.cells), len(row.cells)+4)
+	copy(c, row.cells)
+	row.cells = c
+}
+
+// cow returns col, copied first if a snapshot may be reading it.
+func cow[T any](col []T, shared *bool) []T {
+	if !*shared {
+		return col
+	}
+	*shared = false
+	return slices.Clone(col)
 }
 
 type voteCell struct {
@@ -126,7 +158,7 @@ func (s *conversation) voter(pid string) int32 {
 		return i
 	}
 	i := int32(len(s.voters))
-	s.voters = append(s.voters, voterRow{id: pid})
+	s.voters = append(s.voters, voterRow{id: pid, gen: s.snapGen})
 	s.voterByID[pid] = i
 	return i
 }
@@ -154,12 +186,14 @@ func (s *conversation) setVote(pid string, o int32, v agora.Vote) bool {
 		if old == v {
 			return false
 		}
+		s.own(row)
 		row.cells[pos].vote = v
 		tallyAdd(&op.tally, old, -1)
 		tallyAdd(&op.tally, v, 1)
 		s.version++
 		return true
 	}
+	s.own(row)
 	row.cells = slices.Insert(row.cells, pos, voteCell{opinion: o, vote: v})
 	tallyAdd(&op.tally, v, 1)
 	if op.counted() {
@@ -187,6 +221,7 @@ func (s *conversation) cancelVote(pid string, o int32) bool {
 	}
 	op := s.opinions[o]
 	tallyAdd(&op.tally, row.cells[pos].vote, -1)
+	s.own(row)
 	row.cells = slices.Delete(row.cells, pos, pos+1)
 	if op.counted() {
 		s.conv.VoteCount--
@@ -218,6 +253,7 @@ func (s *conversation) voteOf(pid string, o int32) (agora.Vote, bool) {
 // voters by a search in every row is cheaper than keeping a column index.
 func (s *conversation) setCounted(o int32, in bool) {
 	s.routing.stale = true
+	s.countedBySeq = cow(s.countedBySeq, &s.countedShared)
 	s.countedBySeq[o] = in
 	op := s.opinions[o]
 	sign := -1
@@ -265,8 +301,10 @@ func (s *conversation) deleteOpinion(o int32) {
 	}
 	op.Deleted = true
 	delete(s.opinionByID, op.ID)
+	s.liveIDs = cow(s.liveIDs, &s.liveShared)
 	s.liveIDs[o] = ""
 	if s.extIDs != nil && s.extIDs[o] != "" {
+		s.extIDs = cow(s.extIDs, &s.extShared)
 		s.extIDs[o] = ""
 		s.extLive--
 	}
