@@ -110,6 +110,7 @@ type Subscription struct {
 	sent    uint64 // the id of the last event Next handed out
 	dropped bool   // fell maxLag behind
 	notify  func()
+	at      int // index in hub.subs; -1 once removed
 }
 
 // Notify sets the function the hub calls when events may be ready, and
@@ -152,7 +153,13 @@ type hub struct {
 	mu     sync.RWMutex
 	nextID uint64        // the id of the newest event; ids start at 1
 	ring   []StreamEvent // the last hubBuffer events: event id at (id-1)%hubBuffer
-	subs   map[*Subscription]struct{}
+	// subs holds the subscriptions in the order they subscribed, nil
+	// where one has left since the last wake-up (nsubs counts the others).
+	// Every wake-up visits them in this order, so a stream is written to
+	// at a steady period: an event waits at most about one sweep for its
+	// stream. (In a map's random order it waited up to two.)
+	subs  []*Subscription
+	nsubs int
 	// notifiers is dueNotifiers' list, kept to spare an allocation per
 	// wake-up; only the hub's goroutine uses it.
 	notifiers []func()
@@ -173,7 +180,7 @@ type hub struct {
 
 // newHub starts the hub of an incarnation whose committed counters are c.
 func newHub(c agora.Counters) *hub {
-	h := &hub{subs: map[*Subscription]struct{}{}, committed: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	h := &hub{committed: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go h.run()
 	return h
 }
@@ -276,15 +283,24 @@ func (h *hub) dueNotifiers() ([]func(), bool) {
 		return nil, false
 	}
 	fs := h.notifiers[:0]
-	for s := range h.subs {
+	live := h.subs[:0]
+	for _, s := range h.subs {
+		if s == nil {
+			continue
+		}
 		if s.sent < h.wokenFor && h.wokenFor-s.sent > maxLag {
-			s.dropped = true
-			delete(h.subs, s)
+			s.dropped, s.at = true, -1
+			h.nsubs--
+		} else {
+			s.at = len(live)
+			live = append(live, s)
 		}
 		if s.notify != nil {
 			fs = append(fs, s.notify)
 		}
 	}
+	clear(h.subs[len(live):])
+	h.subs = live
 	h.wokenFor, h.notifiers = h.nextID, fs
 	return fs, true
 }
@@ -320,7 +336,9 @@ func (h *hub) subscribe(lastID string) (*Subscription, error) {
 	snapshot := StreamEvent{Name: EventCounters, Data: countersJSON(h.committed)}
 	snapshot.render()
 	s.Backlog = append(s.Backlog, snapshot)
-	h.subs[s] = struct{}{}
+	s.at = len(h.subs)
+	h.subs = append(h.subs, s)
+	h.nsubs++
 	return s, nil
 }
 
@@ -348,7 +366,23 @@ func (h *hub) since(lastID string) []StreamEvent {
 func (h *hub) unsubscribe(s *Subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.subs, s)
+	if s.at >= 0 && s.at < len(h.subs) && h.subs[s.at] == s {
+		h.subs[s.at], s.at = nil, -1
+		h.nsubs--
+	}
+	if len(h.subs) > 2*h.nsubs+64 {
+		// Streams come and go on a quiet conversation: close the gaps
+		// without waiting for a wake-up.
+		live := h.subs[:0]
+		for _, o := range h.subs {
+			if o != nil {
+				o.at = len(live)
+				live = append(live, o)
+			}
+		}
+		clear(h.subs[len(live):])
+		h.subs = live
+	}
 }
 
 // subscribers counts the open streams (an actor with subscribers is not
@@ -356,7 +390,7 @@ func (h *hub) unsubscribe(s *Subscription) {
 func (h *hub) subscribers() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.subs)
+	return h.nsubs
 }
 
 // close ends every stream; the conversation left this node or was deleted.
@@ -370,12 +404,13 @@ func (h *hub) close() {
 	h.closed = true
 	close(h.done)
 	var fs []func()
-	for s := range h.subs {
-		if s.notify != nil {
+	for _, s := range h.subs {
+		if s != nil && s.notify != nil {
 			fs = append(fs, s.notify)
 		}
 	}
 	clear(h.subs)
+	h.subs, h.nsubs = nil, 0
 	h.mu.Unlock()
 	for _, f := range fs {
 		f()
