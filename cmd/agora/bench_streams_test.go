@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +24,8 @@ import (
 // the load generator sees. The streams' client runs in this process on the
 // same cores (see streamClient: it is kept lean so that it measures the
 // server more than itself). Run it alone: -bench Streams -benchtime 1x.
+// AGORA_BENCH_CPUPROFILE=FILE writes a 15 s CPU profile of the server,
+// taken while the scenario runs.
 func BenchmarkStreams(b *testing.B) {
 	streams := 10_000
 	if v, err := strconv.Atoi(os.Getenv("AGORA_BENCH_STREAMS")); err == nil {
@@ -33,6 +36,12 @@ func BenchmarkStreams(b *testing.B) {
 		b.Fatal(err)
 	}
 	p := &serverProcess{bin: bin, dataDir: b.TempDir(), addr: freeAddr(b), adminToken: "streams-admin"}
+	profile := os.Getenv("AGORA_BENCH_CPUPROFILE")
+	debugAddr := ""
+	if profile != "" {
+		debugAddr = freeAddr(b)
+		p.extraArgs = []string{"--debug-addr", debugAddr}
+	}
 	startProcess(b, p)
 	defer func() { p.cmd.Process.Signal(syscall.SIGTERM); p.cmd.Wait() }()
 	base := "http://" + p.addr
@@ -70,6 +79,15 @@ func BenchmarkStreams(b *testing.B) {
 	if err := lg.Start(); err != nil {
 		b.Fatal(err)
 	}
+	profiled := make(chan error, 1)
+	if profile != "" {
+		go func() {
+			time.Sleep(5 * time.Second)
+			profiled <- fetchProfile("http://"+debugAddr+"/debug/pprof/profile?seconds=15", profile)
+		}()
+	} else {
+		profiled <- nil
+	}
 	acked := map[string]time.Time{}
 	for i := range 100 {
 		var o struct{ ID string }
@@ -80,6 +98,9 @@ func BenchmarkStreams(b *testing.B) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	lg.Wait()
+	if err := <-profiled; err != nil {
+		b.Errorf("server profile: %v", err)
+	}
 	time.Sleep(2 * time.Second)
 	rssLoad := metric("process_resident_memory_bytes")
 	received := map[string][]time.Time{}
@@ -111,4 +132,25 @@ func BenchmarkStreams(b *testing.B) {
 	b.ReportMetric((heapOpen-heapBefore)/float64(streams), "heap-B/stream")
 	b.ReportMetric(rssLoad/1e6, "rss-MB-under-load")
 	b.Logf("load generator:\n%s", lgOut.String())
+}
+
+// fetchProfile saves the profile served at url in file.
+func fetchProfile(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -29,6 +29,8 @@ type serverProcess struct {
 	bin, dataDir, addr, adminToken string
 	// postgres, when set, is the store instead of dataDir's SQLite.
 	postgres string
+	// extraArgs are more flags for serve.
+	extraArgs []string
 	cmd      *exec.Cmd
 	log      bytes.Buffer
 }
@@ -78,6 +80,7 @@ func startProcess(tb testing.TB, p *serverProcess) {
 	if p.postgres != "" {
 		args = append(args, "--postgres", p.postgres)
 	}
+	args = append(args, p.extraArgs...)
 	p.cmd = exec.Command(p.bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
 	if err := p.cmd.Start(); err != nil {
