@@ -31,8 +31,8 @@ type serverProcess struct {
 	postgres string
 	// extraArgs are more flags for serve.
 	extraArgs []string
-	cmd      *exec.Cmd
-	log      bytes.Buffer
+	cmd       *exec.Cmd
+	log       bytes.Buffer
 }
 
 // binDir holds the binary the process tests build, removed by TestMain.
