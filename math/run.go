@@ -160,7 +160,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 		r.Opinions = append(r.Opinions, o)
 	}
 	meta := toSet(in.Meta)
-	for _, id := range unvoted(d.statements, in.Statements) {
+	for _, id := range unvotedOf(d, votes, in.Statements) {
 		unseen := prob(0, 0)
 		gac := 1.0
 		for range r.Clusters {
@@ -210,6 +210,17 @@ func Run(in Input, prev *State) (*Result, *State) {
 		}
 	}
 	return r, next
+}
+
+// unvotedOf returns the ids of listed without a vote in d, the compressed form of m.
+// The usual caller lists exactly the matrix's columns (a conversation's every
+// statement, voted or not): those without a vote are then the columns d left out,
+// and nothing needs hashing.
+func unvotedOf(d *voteData, m *Matrix, listed []string) []string {
+	if len(listed) > 0 && slices.Equal(listed, m.statements) {
+		return d.unused
+	}
+	return unvoted(d.statements, listed)
 }
 
 // unvoted returns the ids of listed that are not in voted, once each, in the order of

@@ -121,3 +121,41 @@ func TestAlignComponents(t *testing.T) {
 		}
 	}
 }
+
+// TestUnvotedOfTheMatrixColumns: when Statements lists exactly the matrix's columns,
+// Run takes the columns without a vote from the compressed matrix instead of
+// comparing the lists; the opinions it returns are those of the general path.
+func TestUnvotedOfTheMatrixColumns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	for trial := range 300 {
+		ids := make([]string, 2+rng.IntN(12))
+		for i := range ids {
+			ids[i] = fmt.Sprint("s", i)
+		}
+		participants := []string{"p0", "p1", "p2"}
+		rowPtr := []int{0}
+		var cells []Cell
+		for range participants {
+			for j := range ids {
+				if rng.IntN(3) == 0 {
+					cells = append(cells, Cell{Statement: int32(j), Vote: Vote(rng.IntN(3) - 1)})
+				}
+			}
+			rowPtr = append(rowPtr, len(cells))
+		}
+		m, err := NewMatrixFromRows(participants, ids, rowPtr, cells)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := newVoteData(m, nil, nil)
+		got := unvotedOf(d, m, slices.Clone(ids))
+		if want := unvoted(d.statements, ids); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("trial %d: unvoted of the matrix columns %v, general path %v", trial, got, want)
+		}
+		// Not the matrix's columns: the general path.
+		other := append(slices.Clone(ids), "extra")
+		if got, want := unvotedOf(d, m, other), unvoted(d.statements, other); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("trial %d: %v, general path %v", trial, got, want)
+		}
+	}
+}

@@ -22,57 +22,42 @@ type tally struct{ a, d, s int }
 
 // tallies counts the raw votes of every statement in one pass over the votes: by
 // everyone, by the clustered participants (clusterable[i]) and by each of the groups
-// (member[i] is the group index of row i, or -1).
-//
-// The counts are first taken in one array that holds the everyone, clustered and
-// group tallies of a statement side by side, so that a vote updates one or two cache
-// lines instead of three tables far apart, then copied out table by table.
+// (member[i] is the group index of row i, or -1). The tables share one allocation.
 func tallies(d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered []tally, per [][]tally) {
 	k := d.numCols()
-	stride := 2 + groups
-	all := make([]tally, k*stride)
-	for i := range d.numRows() {
-		cols, votes := d.col[d.rowPtr[i]:d.rowPtr[i+1]], d.vote[d.rowPtr[i]:d.rowPtr[i+1]]
-		votes = votes[:len(cols)]
-		in, g := clusterable[i], member[i]
-		for p, j := range cols {
-			t := all[int(j)*stride : int(j)*stride+stride]
-			var a, dis int
-			switch votes[p] {
-			case Agree:
-				a = 1
-			case Disagree:
-				dis = 1
-			}
-			t[0].a += a
-			t[0].d += dis
-			t[0].s++
-			if in {
-				t[1].a += a
-				t[1].d += dis
-				t[1].s++
-			}
-			if g >= 0 {
-				t[2+g].a += a
-				t[2+g].d += dis
-				t[2+g].s++
-			}
-		}
-	}
-	out := make([]tally, k*stride)
-	table := func(slot int) []tally {
-		t := out[slot*k : slot*k+k : slot*k+k]
-		for j := range t {
-			t[j] = all[j*stride+slot]
-		}
-		return t
-	}
+	all := make([]tally, k*(2+groups))
+	table := func(slot int) []tally { return all[slot*k : slot*k+k : slot*k+k] }
 	everyone, clustered = table(0), table(1)
 	per = make([][]tally, groups)
 	for g := range per {
 		per[g] = table(2 + g)
 	}
+	for i := range d.numRows() {
+		cols, votes := d.col[d.rowPtr[i]:d.rowPtr[i+1]], d.vote[d.rowPtr[i]:d.rowPtr[i+1]]
+		addVotes(everyone, cols, votes)
+		if clusterable[i] {
+			addVotes(clustered, cols, votes)
+		}
+		if g := member[i]; g >= 0 {
+			addVotes(per[g], cols, votes)
+		}
+	}
 	return everyone, clustered, per
+}
+
+// addVotes adds one row's votes to t.
+func addVotes(t []tally, cols []int32, votes []Vote) {
+	votes = votes[:len(cols)]
+	for p, j := range cols {
+		c := &t[j]
+		c.s++
+		switch votes[p] {
+		case Agree:
+			c.a++
+		case Disagree:
+			c.d++
+		}
+	}
 }
 
 // prob is the probability of success with one pseudo-success and two pseudo-trials, so

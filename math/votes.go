@@ -6,6 +6,7 @@ package polismath
 type voteData struct {
 	participants []string // active rows
 	statements   []string // active columns
+	unused       []string // the Matrix's other columns: statements without a vote
 	modOut       []bool   // per column: moderated out or meta, so zeroed for the PCA
 	meta         []bool   // per column: meta statement (priority 49)
 	nModOut      int
@@ -51,6 +52,7 @@ func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
 	for j, id := range m.statements {
 		if !colUsed[j] {
 			colMap[j] = -1
+			d.unused = append(d.unused, id)
 			continue
 		}
 		colMap[j] = int32(len(d.statements))
