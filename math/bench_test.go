@@ -104,3 +104,29 @@ func BenchmarkPCAProductionSize(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBaseKMeansProductionSize isolates the base k-means of a warm run on
+// the routed production-size conversation: the participants' positions after the
+// last 100 votes, clustered from the base clusters of the run before them (the
+// clusters creep for about 19 Lloyd steps under Polis' stopping rule).
+func BenchmarkBaseKMeansProductionSize(b *testing.B) {
+	votes := synthRouted(42, prodParticipants, prodStatements, prodVotes, prodGroups, 0.85)
+	_, prev := Run(Input{Votes: synthMatrix(votes, len(votes)-100)}, nil)
+	d := newVoteData(synthMatrix(votes, len(votes)), nil, nil)
+	pos := projectParticipants(d, powerPCA(d, 2, alignComponents(prev, d.statements)).comps)
+	rowOf := make(map[string]int, d.numRows())
+	for i, id := range d.participants {
+		rowOf[id] = i
+	}
+	var pts []point
+	for i, in := range inConv(d, toSet(prev.InConv)) {
+		if in {
+			pts = append(pts, point{id: i, pos: pos[i], weight: 1})
+		}
+	}
+	start := baseFromState(prev.BaseClusters, rowOf)
+	b.ReportAllocs()
+	for b.Loop() {
+		kmeans(pts, baseK, start, baseMaxIters)
+	}
+}
