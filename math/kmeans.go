@@ -104,6 +104,7 @@ type lloyd struct {
 	byX      []int32   // live slots sorted by centre x (then slot), for sweep
 	xs       []float64 // their centres' x
 	stepped  bool
+	guessed  bool // before the first step, assign holds each point's cluster in the start (-1: none)
 	parallel bool // see both
 }
 
@@ -133,7 +134,39 @@ func newLloyd(points []point, clusters []kcluster) *lloyd {
 	for c, cl := range sorted {
 		l.ids[c], l.center[c], l.alive[c] = cl.id, cl.center, true
 	}
+	l.guessMembers(sorted)
 	return l
+}
+
+// guessMembers records, when the start clusters list members (a warm start), each
+// point's start cluster: the first step then only confirms it for the points
+// certainly nearest to it instead of searching every centre for every point.
+func (l *lloyd) guessMembers(sorted []kcluster) {
+	maxID := -1
+	for _, p := range l.pts {
+		maxID = max(maxID, p.id)
+	}
+	if maxID < 0 || maxID > 8*len(l.pts)+1024 {
+		return // sparse ids: not worth a table
+	}
+	at := make([]int32, maxID+1)
+	for i := range at {
+		at[i] = -1
+	}
+	for i, p := range l.pts {
+		at[p.id] = int32(i)
+	}
+	for i := range l.assign {
+		l.assign[i] = -1
+	}
+	for c, cl := range sorted {
+		for _, m := range cl.members {
+			if m >= 0 && m <= maxID && at[m] >= 0 {
+				l.assign[at[m]] = int32(c)
+				l.guessed = true
+			}
+		}
+	}
 }
 
 func (l *lloyd) liveCenters() [][2]float64 {
@@ -379,6 +412,16 @@ func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
 			}
 			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
 			continue
+		}
+		if a := l.assign[i]; l.guessed && a >= 0 {
+			// The start cluster is the nearest when the point is within half
+			// the distance from its centre to any other: then every other
+			// centre is at least 2·half − u away.
+			u := math.Sqrt(dist2(p.pos, l.center[a]))
+			if u*(1+boundSlack) < l.half[a] {
+				l.upper[i], l.lower[i] = u, 2*l.half[a]-u
+				continue
+			}
 		}
 		c, d1, d2 := 0, 0.0, 0.0
 		if len(l.byX) >= sweepFrom {
