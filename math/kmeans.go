@@ -142,6 +142,9 @@ func newLloyd(points []point, clusters []kcluster) *lloyd {
 // point's start cluster: the first step then only confirms it for the points
 // certainly nearest to it instead of searching every centre for every point.
 func (l *lloyd) guessMembers(sorted []kcluster) {
+	if !slices.ContainsFunc(sorted, func(c kcluster) bool { return len(c.members) > 0 }) {
+		return // a cold start
+	}
 	maxID := -1
 	for _, p := range l.pts {
 		maxID = max(maxID, p.id)
