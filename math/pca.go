@@ -71,6 +71,28 @@ type centered struct {
 }
 
 func newCentered(d *voteData) *centered {
+	if d.nModOut == 0 {
+		return sharedCentered(d)
+	}
+	return compactCentered(d)
+}
+
+// sharedCentered is newCentered when nothing is moderated out: every cell is then
+// a centered entry, so every row and column of d has one, and the compact form is
+// d's own entries (shared, not copied) with identity maps.
+func sharedCentered(d *voteData) *centered {
+	n, k := d.numRows(), d.numCols()
+	c := &centered{rows: n, cols: k, col: d.cCol, val: d.cVal, rowOf: identity(n), colOf: identity(k)}
+	c.rowPtr = make([]int32, n+1)
+	for i, p := range d.cRowPtr {
+		c.rowPtr[i] = int32(p)
+	}
+	return c
+}
+
+// compactCentered builds the compact form, leaving out the moderated-out columns
+// and the rows left without an entry.
+func compactCentered(d *voteData) *centered {
 	c := &centered{}
 	colAt := make([]int32, d.numCols())
 	for j := range colAt {
@@ -105,6 +127,14 @@ func newCentered(d *voteData) *centered {
 	}
 	c.rows = len(c.rowOf)
 	return c
+}
+
+func identity(n int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(i)
+	}
+	return out
 }
 
 // gramOp applies the Gram matrix of the smaller side: CᵀC (columns) when there are

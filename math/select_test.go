@@ -159,3 +159,22 @@ func TestUnvotedOfTheMatrixColumns(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedCenteredEqualsCompact: without moderated-out statements, the centered
+// matrix the PCA multiplies by is the compressed matrix's own entries; it must be
+// what the general construction builds.
+func TestSharedCenteredEqualsCompact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 11))
+	for trial := range 200 {
+		in := randomInput(rng, 1+rng.IntN(30), 1+rng.IntN(20), 0.05+0.9*rng.Float64(), []Vote{Agree, Disagree, Pass})
+		d := newVoteData(in.Votes, nil, nil)
+		if d.nModOut != 0 {
+			t.Fatal("moderated-out columns without moderation")
+		}
+		got, want := sharedCentered(d), compactCentered(d)
+		if got.rows != want.rows || got.cols != want.cols || !slices.Equal(got.rowPtr, want.rowPtr) || !slices.Equal(got.col, want.col) ||
+			!slices.Equal(got.val, want.val) || !slices.Equal(got.rowOf, want.rowOf) || !slices.Equal(got.colOf, want.colOf) {
+			t.Fatalf("trial %d: shared %+v, compact %+v", trial, got, want)
+		}
+	}
+}
