@@ -387,7 +387,7 @@ func checkPriorities(t *testing.T, r *polisRun) {
 			var tl tally
 			for _, g := range r.f.polis.GroupVotes {
 				v := g.Votes[itoa(tid)]
-				tl.a, tl.d, tl.s = tl.a+v.A, tl.d+v.D, tl.s+v.S
+				tl.a, tl.d, tl.s = tl.a+int32(v.A), tl.d+int32(v.D), tl.s+int32(v.S)
 			}
 			want[itoa(tid)] = priority(tl, r.f.polis.PCA.CommentExtremity[j], false)
 		}

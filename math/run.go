@@ -154,7 +154,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 			o.Groups = groupsOf()
 			for g, grp := range r.Clusters {
 				t := per[g][j]
-				o.Groups[g] = GroupVotes{Cluster: grp.ID, Agree: t.a, Disagree: t.d, Pass: t.s - t.a - t.d}
+				o.Groups[g] = GroupVotes{Cluster: grp.ID, Agree: int(t.a), Disagree: int(t.d), Pass: int(t.s - t.a - t.d)}
 			}
 		}
 		r.Opinions = append(r.Opinions, o)

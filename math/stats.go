@@ -17,8 +17,10 @@ const (
 	metaPriority = 49
 )
 
-// tally counts agree, disagree and seen (passes included) votes.
-type tally struct{ a, d, s int }
+// tally counts agree, disagree and seen (passes included) votes. The counts are
+// 32-bit so that a conversation's tables take half the cache: counting them is a
+// scatter over every statement.
+type tally struct{ a, d, s int32 }
 
 // tallies counts the raw votes of every statement in one pass over the votes: by
 // everyone, by the clustered participants (clusterable[i]) and by each of the groups
@@ -97,13 +99,15 @@ type repStats struct {
 }
 
 func newRepStats(col int, in, rest tally) repStats {
-	s := repStats{col: col, na: in.a, nd: in.d, ns: in.s}
-	s.pa, s.pd = prob(in.a, in.s), prob(in.d, in.s)
-	s.pat, s.pdt = propTest(in.a, in.s), propTest(in.d, in.s)
-	s.ra = s.pa / prob(rest.a, rest.s)
-	s.rd = s.pd / prob(rest.d, rest.s)
-	s.rat = twoPropTest(in.a, rest.a, in.s, rest.s)
-	s.rdt = twoPropTest(in.d, rest.d, in.s, rest.s)
+	ia, id, is := int(in.a), int(in.d), int(in.s)
+	ra, rd, rs := int(rest.a), int(rest.d), int(rest.s)
+	s := repStats{col: col, na: ia, nd: id, ns: is}
+	s.pa, s.pd = prob(ia, is), prob(id, is)
+	s.pat, s.pdt = propTest(ia, is), propTest(id, is)
+	s.ra = s.pa / prob(ra, rs)
+	s.rd = s.pd / prob(rd, rs)
+	s.rat = twoPropTest(ia, ra, is, rs)
+	s.rdt = twoPropTest(id, rd, is, rs)
 	return s
 }
 
@@ -254,13 +258,13 @@ func consensus(d *voteData, all []tally) Consensus {
 			if d.modOut[j] {
 				continue
 			}
-			n := all[j].a
+			n := int(all[j].a)
 			if dir == DirectionDisagree {
-				n = all[j].d
+				n = int(all[j].d)
 			}
-			p, z := prob(n, all[j].s), propTest(n, all[j].s)
+			p, z := prob(n, int(all[j].s)), propTest(n, int(all[j].s))
 			if p > 0.5 && significant(z) {
-				cs = insertTop(cs, maxConsensus, cand{ConsensusOpinion{OpinionID: d.statements[j], NSuccess: n, NTrials: all[j].s, PSuccess: p, PTest: z}, p * z},
+				cs = insertTop(cs, maxConsensus, cand{ConsensusOpinion{OpinionID: d.statements[j], NSuccess: n, NTrials: int(all[j].s), PSuccess: p, PTest: z}, p * z},
 					func(a, b cand) bool { return a.metric > b.metric })
 			}
 		}
@@ -279,8 +283,8 @@ func consensus(d *voteData, all []tally) Consensus {
 func groupAwareConsensus(per [][]tally, j int) (agree, disagree float64) {
 	agree, disagree = 1, 1
 	for _, g := range per {
-		agree *= prob(g[j].a, g[j].s)
-		disagree *= prob(g[j].d, g[j].s)
+		agree *= prob(int(g[j].a), int(g[j].s))
+		disagree *= prob(int(g[j].d), int(g[j].s))
 	}
 	return agree, disagree
 }
@@ -296,7 +300,7 @@ func priority(t tally, extremity float64, meta bool) float64 {
 	pass := float64(t.s - t.a - t.d)
 	importance := (1 - (pass+1)/(s+2)) * (extremity + 1) * (a + 1) / (s + 2)
 	newness := 1.0
-	if t.s < len(newnessOf) {
+	if int(t.s) < len(newnessOf) {
 		newness = newnessOf[t.s]
 	}
 	v := importance * newness
