@@ -149,7 +149,7 @@ func (l *lloyd) guessMembers(sorted []kcluster) {
 	for _, p := range l.pts {
 		maxID = max(maxID, p.id)
 	}
-	if maxID < 0 || maxID > 8*len(l.pts)+1024 {
+	if maxID < 0 || maxID > 64*len(l.pts)+65536 {
 		return // sparse ids: not worth a table
 	}
 	at := make([]int32, maxID+1)
