@@ -14,9 +14,9 @@ import (
 )
 
 // The math runs beside the write path, never on it: when a conversation's
-// votes or moderation change, its actor copies what the math needs (a
-// compact snapshot, microseconds) and hands it to a bounded pool of
-// workers; the result comes back to the actor as a message. At most one
+// votes or moderation change, its actor takes a snapshot of what the math
+// needs (shared copy-on-write, see mathSnapshot) and hands it to a bounded
+// pool of workers; the result comes back to the actor as a message. At most one
 // run per conversation is in flight; changes arriving meanwhile coalesce
 // into the next run, which starts no sooner than MathInterval after the
 // previous one started. Writes never wait for the math.

@@ -283,24 +283,20 @@ func (h *hub) dueNotifiers() ([]func(), bool) {
 		return nil, false
 	}
 	fs := h.notifiers[:0]
-	live := h.subs[:0]
-	for _, s := range h.subs {
+	for i, s := range h.subs {
 		if s == nil {
 			continue
 		}
 		if s.sent < h.wokenFor && h.wokenFor-s.sent > maxLag {
-			s.dropped, s.at = true, -1
+			s.dropped = true
+			h.subs[i], s.at = nil, -1
 			h.nsubs--
-		} else {
-			s.at = len(live)
-			live = append(live, s)
 		}
 		if s.notify != nil {
 			fs = append(fs, s.notify)
 		}
 	}
-	clear(h.subs[len(live):])
-	h.subs = live
+	h.compact()
 	h.wokenFor, h.notifiers = h.nextID, fs
 	return fs, true
 }
@@ -373,16 +369,22 @@ func (h *hub) unsubscribe(s *Subscription) {
 	if len(h.subs) > 2*h.nsubs+64 {
 		// Streams come and go on a quiet conversation: close the gaps
 		// without waiting for a wake-up.
-		live := h.subs[:0]
-		for _, o := range h.subs {
-			if o != nil {
-				o.at = len(live)
-				live = append(live, o)
-			}
-		}
-		clear(h.subs[len(live):])
-		h.subs = live
+		h.compact()
 	}
+}
+
+// compact closes the gaps subscriptions left in h.subs, keeping the
+// others' order; h.mu held.
+func (h *hub) compact() {
+	live := h.subs[:0]
+	for _, s := range h.subs {
+		if s != nil {
+			s.at = len(live)
+			live = append(live, s)
+		}
+	}
+	clear(h.subs[len(live):])
+	h.subs = live
 }
 
 // subscribers counts the open streams (an actor with subscribers is not
@@ -409,7 +411,6 @@ func (h *hub) close() {
 			fs = append(fs, s.notify)
 		}
 	}
-	clear(h.subs)
 	h.subs, h.nsubs = nil, 0
 	h.mu.Unlock()
 	for _, f := range fs {
