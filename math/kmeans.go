@@ -204,13 +204,32 @@ func (l *lloyd) nearest(pos [2]float64) (int, float64, float64) {
 // order instead of scanning them all.
 const sweepFrom = 12
 
-// sortByX orders the live slots by their centres' x for sweep.
+// search returns the nearest live centre to pos with the distances to it and to the
+// second nearest (or a lower bound of the latter): by sweep among many centres,
+// else by a scan, pruned by the centre-to-centre distances when the point is known
+// to be at distance u from centre a (a < 0: not known).
+func (l *lloyd) search(pos [2]float64, a int, u float64) (int, float64, float64) {
+	switch {
+	case len(l.byX) >= sweepFrom:
+		return l.sweep(pos)
+	case a >= 0:
+		return l.nearestFrom(pos, a, u)
+	default:
+		return l.nearest(pos)
+	}
+}
+
+// sortByX orders the live slots by their centres' x for sweep (only when there are
+// enough of them for search to sweep).
 func (l *lloyd) sortByX() {
 	l.byX = l.byX[:0]
 	for c, ok := range l.alive {
 		if ok {
 			l.byX = append(l.byX, int32(c))
 		}
+	}
+	if len(l.byX) < sweepFrom {
+		return
 	}
 	slices.SortFunc(l.byX, func(a, b int32) int {
 		if d := cmp.Compare(l.center[a][0], l.center[b][0]); d != 0 {
@@ -407,12 +426,7 @@ func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
 				l.upper[i], l.lower[i] = u, lo
 				continue
 			}
-			c, d1, d2 := 0, 0.0, 0.0
-			if len(l.byX) >= sweepFrom {
-				c, d1, d2 = l.sweep(p.pos)
-			} else {
-				c, d1, d2 = l.nearestFrom(p.pos, int(a), u)
-			}
+			c, d1, d2 := l.search(p.pos, int(a), u)
 			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
 			continue
 		}
@@ -426,12 +440,7 @@ func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
 				continue
 			}
 		}
-		c, d1, d2 := 0, 0.0, 0.0
-		if len(l.byX) >= sweepFrom {
-			c, d1, d2 = l.sweep(p.pos)
-		} else {
-			c, d1, d2 = l.nearest(p.pos)
-		}
+		c, d1, d2 := l.search(p.pos, -1, 0)
 		l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
 	}
 }
