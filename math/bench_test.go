@@ -130,3 +130,41 @@ func BenchmarkBaseKMeansProductionSize(b *testing.B) {
 		kmeans(pts, baseK, start, baseMaxIters)
 	}
 }
+
+// BenchmarkStagesProductionSize isolates the linear stages of a run on the routed
+// production-size conversation: compressing the Matrix, counting the tallies, and
+// selecting every group's representative statements, for four groups taking every
+// fourth participant (so that every statement has votes in every group, the
+// selection's heaviest case).
+func BenchmarkStagesProductionSize(b *testing.B) {
+	votes := synthRouted(42, prodParticipants, prodStatements, prodVotes, prodGroups, 0.85)
+	m := synthMatrix(votes, len(votes))
+	d := newVoteData(m, nil, nil)
+	const groups = 4
+	member := make([]int, d.numRows())
+	clusterable := make([]bool, d.numRows())
+	for i := range member {
+		member[i], clusterable[i] = i%groups, true
+	}
+	b.Run("voteData", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			newVoteData(m, nil, nil)
+		}
+	})
+	b.Run("tallies", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tallies(d, clusterable, member, groups)
+		}
+	})
+	_, clustered, per := tallies(d, clusterable, member, groups)
+	b.Run("representatives", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for g := range per {
+				representatives(d, per[g], clustered)
+			}
+		}
+	})
+}

@@ -43,12 +43,14 @@ func kmeansWith(points []point, k int, last []kcluster, maxIters int, parallel b
 		return nil
 	}
 	var clusters []kcluster
+	var at pointIndex
 	if len(last) > 0 {
-		clusters = cleanStart(points, last, k)
+		at = newPointIndex(points)
+		clusters = cleanStart(points, at, last, k)
 	} else {
 		clusters = initClusters(points, k)
 	}
-	l := newLloyd(points, clusters)
+	l := newLloyd(points, clusters, at)
 	l.parallel = parallel
 	for iter := maxIters; ; iter-- {
 		l.step()
@@ -113,7 +115,7 @@ type lloyd struct {
 // the accumulated rounding error.
 const boundSlack = 1e-9
 
-func newLloyd(points []point, clusters []kcluster) *lloyd {
+func newLloyd(points []point, clusters []kcluster, at pointIndex) *lloyd {
 	n, k := len(points), len(clusters)
 	l := &lloyd{
 		pts:    points,
@@ -134,42 +136,68 @@ func newLloyd(points []point, clusters []kcluster) *lloyd {
 	for c, cl := range sorted {
 		l.ids[c], l.center[c], l.alive[c] = cl.id, cl.center, true
 	}
-	l.guessMembers(sorted)
+	l.guessMembers(sorted, at)
 	return l
 }
 
 // guessMembers records, when the start clusters list members (a warm start), each
 // point's start cluster: the first step then only confirms it for the points
 // certainly nearest to it instead of searching every centre for every point.
-func (l *lloyd) guessMembers(sorted []kcluster) {
+func (l *lloyd) guessMembers(sorted []kcluster, at pointIndex) {
 	if !slices.ContainsFunc(sorted, func(c kcluster) bool { return len(c.members) > 0 }) {
 		return // a cold start
-	}
-	maxID := -1
-	for _, p := range l.pts {
-		maxID = max(maxID, p.id)
-	}
-	if maxID < 0 || maxID > 64*len(l.pts)+65536 {
-		return // sparse ids: not worth a table
-	}
-	at := make([]int32, maxID+1)
-	for i := range at {
-		at[i] = -1
-	}
-	for i, p := range l.pts {
-		at[p.id] = int32(i)
 	}
 	for i := range l.assign {
 		l.assign[i] = -1
 	}
 	for c, cl := range sorted {
 		for _, m := range cl.members {
-			if m >= 0 && m <= maxID && at[m] >= 0 {
-				l.assign[at[m]] = int32(c)
+			if i, ok := at.get(m); ok {
+				l.assign[i] = int32(c)
 				l.guessed = true
 			}
 		}
 	}
+}
+
+// pointIndex finds a point by its id: through a table when the ids are dense (row
+// indices, base cluster ids), else through a map.
+type pointIndex struct {
+	at []int32 // at[id]: index of the point, or -1
+	m  map[int]int
+}
+
+func newPointIndex(points []point) pointIndex {
+	maxID, minID := -1, 0
+	for _, p := range points {
+		maxID, minID = max(maxID, p.id), min(minID, p.id)
+	}
+	if minID < 0 || maxID > 64*len(points)+65536 {
+		m := make(map[int]int, len(points))
+		for i, p := range points {
+			m[p.id] = i
+		}
+		return pointIndex{m: m}
+	}
+	at := make([]int32, maxID+1)
+	for i := range at {
+		at[i] = -1
+	}
+	for i, p := range points {
+		at[p.id] = int32(i)
+	}
+	return pointIndex{at: at}
+}
+
+func (x pointIndex) get(id int) (int, bool) {
+	if x.m != nil {
+		i, ok := x.m[id]
+		return i, ok
+	}
+	if id < 0 || id >= len(x.at) || x.at[id] < 0 {
+		return 0, false
+	}
+	return int(x.at[id]), true
 }
 
 func (l *lloyd) liveCenters() [][2]float64 {
@@ -497,32 +525,31 @@ func sortCenters(out [][2]float64) [][2]float64 {
 // are forgotten, clusters without members dropped), clusters with identical centres are
 // merged, and while there are fewer clusters than min(k, distinct points) the point
 // farthest from every centre is split off into a new cluster with the next free id.
-func cleanStart(points []point, last []kcluster, k int) []kcluster {
-	byID := make(map[int]int, len(points))
-	for i, p := range points {
-		byID[p.id] = i
-	}
+func cleanStart(points []point, at pointIndex, last []kcluster, k int) []kcluster {
 	maxID := -1
 	var clusters []kcluster
 	for _, c := range last {
 		maxID = max(maxID, c.id)
 		var members []int
 		for _, m := range c.members {
-			if _, ok := byID[m]; ok {
+			if _, ok := at.get(m); ok {
 				members = append(members, m)
 			}
 		}
 		if len(members) == 0 {
 			continue
 		}
-		clusters = append(clusters, kcluster{id: c.id, members: members, center: weightedMean(points, byID, members)})
+		clusters = append(clusters, kcluster{id: c.id, members: members})
 	}
 	if len(clusters) == 0 {
 		all := make([]int, len(points))
 		for i, p := range points {
 			all[i] = p.id
 		}
-		clusters = []kcluster{{id: maxID + 1, members: all, center: weightedMean(points, byID, all)}}
+		clusters = []kcluster{{id: maxID + 1, members: all}}
+	}
+	for c := range clusters {
+		clusters[c].center = weightedMean(points, at, clusters[c].members)
 	}
 
 	// Merge clusters whose centres coincide exactly: the survivor keeps the id of the
@@ -557,14 +584,18 @@ func cleanStart(points []point, last []kcluster, k int) []kcluster {
 	}
 	clusters = uniq
 
-	distinct := map[[2]float64]bool{}
+	// min(k, distinct positions): counting stops at k.
+	distinct := make(map[[2]float64]bool, min(k, len(points)))
 	for _, p := range points {
+		if len(distinct) == k {
+			break
+		}
 		distinct[p.pos] = true
 	}
-	target := min(k, len(distinct))
+	target := len(distinct)
 	for {
 		for c := range clusters {
-			clusters[c].center = weightedMean(points, byID, clusters[c].members)
+			clusters[c].center = weightedMean(points, at, clusters[c].members)
 		}
 		if len(clusters) >= target {
 			return clusters
@@ -600,10 +631,11 @@ func cleanStart(points []point, last []kcluster, k int) []kcluster {
 
 // weightedMean returns the mean position of the given point ids, weighted by the
 // points' weights (a base cluster counts as many participants as it holds).
-func weightedMean(points []point, byID map[int]int, members []int) [2]float64 {
+func weightedMean(points []point, at pointIndex, members []int) [2]float64 {
 	var sx, sy, sw float64
 	for _, m := range members {
-		p := points[byID[m]]
+		i, _ := at.get(m)
+		p := points[i]
 		sx += p.weight * p.pos[0]
 		sy += p.weight * p.pos[1]
 		sw += p.weight

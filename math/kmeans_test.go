@@ -13,7 +13,7 @@ import (
 func plainKMeans(points []point, k int, last []kcluster, maxIters int) []kcluster {
 	var clusters []kcluster
 	if len(last) > 0 {
-		clusters = cleanStart(points, last, k)
+		clusters = cleanStart(points, newPointIndex(points), last, k)
 	} else {
 		clusters = initClusters(points, k)
 	}

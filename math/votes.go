@@ -18,6 +18,7 @@ type voteData struct {
 
 	// Centered PCA entries: the present cells of columns that are not moderated out,
 	// holding vote - mean. Every other cell of the centered matrix is exactly zero.
+	// Without moderated-out columns cRowPtr and cCol are rowPtr and col.
 	cRowPtr []int
 	cCol    []int32
 	cVal    []float64
@@ -31,26 +32,46 @@ type voteData struct {
 
 // newVoteData compresses m, dropping empty rows and columns and marking the given
 // moderated-out and meta statements.
+//
+// It reads the Matrix's rows, which may lie anywhere in memory, only once: the cells
+// are copied with the Matrix's column numbers while the columns' counts and sums are
+// taken, and the columns are renumbered afterwards in the compact copy. Without
+// moderated-out statements the centered entries are the raw cells', so they share
+// the raw column and row tables.
 func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
-	colUsed := make([]bool, len(m.statements))
-	for _, row := range m.rows {
-		for _, c := range row {
-			colUsed[c.col] = true
-		}
-	}
+	nAll := len(m.statements)
+	sum := make([]float64, nAll)
+	cnt := make([]int32, nAll)
 	d := &voteData{
-		statements: make([]string, 0, len(m.statements)),
-		modOut:     make([]bool, 0, len(m.statements)),
-		meta:       make([]bool, 0, len(m.statements)),
-		rowPtr:     make([]int, 0, len(m.rows)+1),
-		col:        make([]int32, 0, m.votes),
-		vote:       make([]Vote, 0, m.votes),
-		cCol:       make([]int32, 0, m.votes),
-		cVal:       make([]float64, 0, m.votes),
+		rowPtr: make([]int, 1, len(m.rows)+1),
+		col:    make([]int32, m.votes),
+		vote:   make([]Vote, m.votes),
 	}
-	colMap := make([]int32, len(m.statements))
+	d.participants = make([]string, 0, len(m.rows))
+	at := 0
+	for i, row := range m.rows {
+		if len(row) == 0 {
+			continue
+		}
+		d.participants = append(d.participants, m.participants[i])
+		cols, votes := d.col[at:at+len(row)], d.vote[at:at+len(row)]
+		for p, c := range row {
+			cols[p], votes[p] = c.col, c.vote
+			sum[c.col] += float64(c.vote)
+			cnt[c.col]++
+		}
+		at += len(row)
+		d.rowPtr = append(d.rowPtr, at)
+	}
+
+	// The columns with a vote, in Matrix order.
+	d.statements = make([]string, 0, nAll)
+	d.modOut = make([]bool, 0, nAll)
+	d.meta = make([]bool, 0, nAll)
+	d.mean = make([]float64, 0, nAll)
+	colMap := make([]int32, nAll)
 	for j, id := range m.statements {
-		if !colUsed[j] {
+		if cnt[j] == 0 {
 			colMap[j] = -1
 			d.unused = append(d.unused, id)
 			continue
@@ -63,42 +84,40 @@ func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
 		out := isMeta || (len(modOut) > 0 && modOut[id])
 		d.modOut = append(d.modOut, out)
 		d.meta = append(d.meta, isMeta)
+		mean := 0.0
 		if out {
 			d.nModOut++
+		} else {
+			mean = sum[j] / float64(cnt[j])
+		}
+		d.mean = append(d.mean, mean)
+	}
+	if len(d.unused) > 0 {
+		for p, j := range d.col {
+			d.col[p] = colMap[j]
 		}
 	}
-	k := len(d.statements)
-	sum := make([]float64, k)
-	cnt := make([]int, k)
-	d.rowPtr = append(d.rowPtr, 0)
-	d.participants = make([]string, 0, len(m.rows))
-	for i, row := range m.rows {
-		if len(row) == 0 {
-			continue
-		}
-		d.participants = append(d.participants, m.participants[i])
-		for _, c := range row {
-			j := colMap[c.col]
-			d.col = append(d.col, j)
-			d.vote = append(d.vote, c.vote)
-			sum[j] += float64(c.vote)
-			cnt[j]++
-		}
-		d.rowPtr = append(d.rowPtr, len(d.col))
-	}
-	d.mean = make([]float64, k)
-	for j := range k {
-		if !d.modOut[j] && cnt[j] > 0 {
-			d.mean[j] = sum[j] / float64(cnt[j])
-		}
-	}
+
 	n := len(d.participants)
 	d.voteCount = make([]int, n)
 	d.seen = make([]int, n)
+	for i := range n {
+		d.voteCount[i] = d.rowPtr[i+1] - d.rowPtr[i]
+	}
+	if d.nModOut == 0 {
+		d.cRowPtr, d.cCol = d.rowPtr, d.col
+		d.cVal = make([]float64, len(d.col))
+		for p, j := range d.col {
+			d.cVal[p] = float64(d.vote[p]) - d.mean[j]
+		}
+		copy(d.seen, d.voteCount)
+		return d
+	}
 	d.cRowPtr = make([]int, 1, n+1)
+	d.cCol = make([]int32, 0, len(d.col))
+	d.cVal = make([]float64, 0, len(d.col))
 	for i := range n {
 		lo, hi := d.rowPtr[i], d.rowPtr[i+1]
-		d.voteCount[i] = hi - lo
 		active := 0
 		for p := lo; p < hi; p++ {
 			j := d.col[p]
