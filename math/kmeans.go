@@ -101,7 +101,7 @@ type lloyd struct {
 	sx, sy   []float64
 	sw       []float64
 	delta    []float64
-	cc       []float64 // distances between centres, k x k
+	cc       []float64 // distances between centres, k x k (only when search does not sweep)
 	half     []float64
 	byX      []int32   // live slots sorted by centre x (then slot), for sweep
 	xs       []float64 // their centres' x
@@ -356,26 +356,53 @@ func (l *lloyd) step() {
 	}
 	// half[c]: half the distance from centre c to the nearest other centre; a point
 	// within it of its own centre cannot be nearer to another one.
+	l.sortByX()
 	k := len(l.center)
-	if cap(l.cc) < k*k {
-		l.cc = make([]float64, k*k)
-	}
-	cc := l.cc[:k*k]
-	for a := range k {
-		cc[a*k+a] = math.Inf(1)
-		for c := a + 1; c < k; c++ {
-			d := math.Inf(1)
-			if l.alive[a] && l.alive[c] {
-				d = math.Sqrt(dist2(l.center[a], l.center[c]))
+	if len(l.byX) >= sweepFrom {
+		// search sweeps, so only the nearest other centre of each is needed (the
+		// square root of the least squared distance is the least distance).
+		for a := range k {
+			l.half[a] = math.Inf(1)
+		}
+		for a := range k {
+			if !l.alive[a] {
+				continue
 			}
-			cc[a*k+c], cc[c*k+a] = d, d
+			for c := a + 1; c < k; c++ {
+				if !l.alive[c] {
+					continue
+				}
+				d := dist2(l.center[a], l.center[c])
+				if d < l.half[a] {
+					l.half[a] = d
+				}
+				if d < l.half[c] {
+					l.half[c] = d
+				}
+			}
+			l.half[a] = 0.5 * math.Sqrt(l.half[a])
+		}
+	} else {
+		// nearestFrom prunes with every centre-to-centre distance.
+		if cap(l.cc) < k*k {
+			l.cc = make([]float64, k*k)
+		}
+		cc := l.cc[:k*k]
+		for a := range k {
+			cc[a*k+a] = math.Inf(1)
+			for c := a + 1; c < k; c++ {
+				d := math.Inf(1)
+				if l.alive[a] && l.alive[c] {
+					d = math.Sqrt(dist2(l.center[a], l.center[c]))
+				}
+				cc[a*k+c], cc[c*k+a] = d, d
+			}
+		}
+		l.cc = cc
+		for a := range k {
+			l.half[a] = 0.5 * slices.Min(cc[a*k:a*k+k])
 		}
 	}
-	l.cc = cc
-	for a := range k {
-		l.half[a] = 0.5 * slices.Min(cc[a*k:a*k+k])
-	}
-	l.sortByX()
 	l.both(func(lo, hi int) { l.assignRange(lo, hi, max1, max2, arg1) })
 	l.stepped = true
 
@@ -444,7 +471,7 @@ func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
 				shift = max2
 			}
 			lo := l.lower[i] - shift
-			bound := math.Max(lo, l.half[a])
+			bound := max(lo, l.half[a]) // the builtin is inlined; no NaN can occur
 			if u*(1+boundSlack) < bound {
 				l.upper[i], l.lower[i] = u, lo
 				continue
