@@ -149,6 +149,7 @@ func identity(n int) []int32 {
 // them side by side.
 type gramOp struct {
 	c      *centered
+	w      *workspace
 	onRows bool
 	dim    int
 	split  int       // first row of the second half; 0 means no split
@@ -160,8 +161,8 @@ type gramOp struct {
 // over two goroutines: below it the goroutine hand-off costs more than it saves.
 const pcaParallelVotes = 40000
 
-func newGramOp(c *centered) *gramOp {
-	g := &gramOp{c: c, onRows: c.rows < c.cols, dim: c.cols}
+func newGramOp(c *centered, w *workspace) *gramOp {
+	g := &gramOp{c: c, w: w, onRows: c.rows < c.cols, dim: c.cols}
 	if g.onRows {
 		g.dim = c.rows
 	}
@@ -193,14 +194,14 @@ func (g *gramOp) apply(x, y []float64, b int) {
 	c := g.c
 	if g.onRows {
 		// CCᵀ x: z = Cᵀx (scatter), then y = C z (gather).
-		z := grow(&g.tmp, c.cols*b)
+		z := g.grow(&g.tmp, c.cols*b)
 		g.transMul(x, z, b)
 		g.both(func(lo, hi int, _ bool) { g.mulRows(z, y, b, lo, hi) })
 		return
 	}
 	// CᵀC x = Σ_i c_i (c_i · x), one gather and one scatter per row.
 	n := g.dim * b
-	y2 := grow(&g.tmp2, n)
+	y2 := g.grow(&g.tmp2, n)
 	g.both(func(lo, hi int, second bool) {
 		out := y[:n]
 		if second {
@@ -216,7 +217,7 @@ func (g *gramOp) apply(x, y []float64, b int) {
 
 // transMul sets z = Cᵀ x for a block of b interleaved row-side vectors.
 func (g *gramOp) transMul(x, z []float64, b int) {
-	z2 := grow(&g.tmp2, len(z))
+	z2 := g.grow(&g.tmp2, len(z))
 	g.both(func(lo, hi int, second bool) {
 		out := z
 		if second {
@@ -235,9 +236,10 @@ func (g *gramOp) mul(z, y []float64, b int) {
 	g.both(func(lo, hi int, _ bool) { g.mulRows(z, y, b, lo, hi) })
 }
 
-func grow(buf *[]float64, n int) []float64 {
+// grow returns (*buf)[:n], taking a longer one from the workspace when needed.
+func (g *gramOp) grow(buf *[]float64, n int) []float64 {
 	if cap(*buf) < n {
-		*buf = make([]float64, n)
+		*buf = g.w.floats(n)
 	}
 	return (*buf)[:n]
 }
@@ -360,29 +362,30 @@ func powerPCA(d *voteData, nc int, warm [][]float64) pcaResult {
 	if c.rows == 0 || c.cols == 0 {
 		return res
 	}
-	g := newGramOp(c)
+	w := d.w
+	g := newGramOp(c, w)
 	if !d.parallel {
 		g.split = 0
 	}
 
 	// Start block: the previous components, mapped to the row side if needed.
 	var start [][]float64
-	for _, w := range warm {
-		if len(w) != k || len(start) == pcaBlock {
+	for _, prevComp := range warm {
+		if len(prevComp) != k || len(start) == pcaBlock {
 			continue
 		}
-		u := make([]float64, c.cols)
+		u := w.floats(c.cols)
 		for cj, j := range c.colOf {
-			u[cj] = w[j]
+			u[cj] = prevComp[j]
 		}
 		start = append(start, u)
 	}
 	if g.onRows && len(start) > 0 {
 		b := len(start)
-		x, y := make([]float64, c.cols*b), make([]float64, c.rows*b)
+		x, y := w.floats(c.cols*b), w.floats(c.rows*b)
 		interleave(start, x, c.cols)
 		g.mul(x, y, b)
-		start = deinterleave(y, c.rows, b)
+		start = deinterleave(w, y, c.rows, b)
 	}
 
 	vals, vecs, products, ok := krylovEigen(g, min(nc, g.dim), start)
@@ -391,10 +394,10 @@ func powerPCA(d *voteData, nc int, warm [][]float64) pcaResult {
 	// Map row-side eigenvectors v to the statement side: u = Cᵀv / ‖Cᵀv‖.
 	if g.onRows && len(vecs) > 0 {
 		b := len(vecs)
-		x, z := make([]float64, c.rows*b), make([]float64, c.cols*b)
+		x, z := w.floats(c.rows*b), w.floats(c.cols*b)
 		interleave(vecs, x, c.rows)
 		g.transMul(x, z, b)
-		vecs = deinterleave(z, c.cols, b)
+		vecs = deinterleave(w, z, c.cols, b)
 	}
 	for j := range vecs {
 		res.values[j] = math.Max(vals[j], 0)
@@ -421,10 +424,10 @@ func interleave(vs [][]float64, x []float64, n int) {
 	}
 }
 
-func deinterleave(x []float64, n, b int) [][]float64 {
+func deinterleave(w *workspace, x []float64, n, b int) [][]float64 {
 	out := make([][]float64, b)
 	for j := range out {
-		v := make([]float64, n)
+		v := w.floats(n)
 		for r := range n {
 			v[r] = x[r*b+j]
 		}
@@ -452,16 +455,17 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 	maxBasis := min(dim, pcaMaxBasis) + b // storage; a restart keeps m <= pcaMaxBasis
 	rng := rand.New(rand.NewPCG(pcaSeed, uint64(dim)))
 
+	w := g.w
 	V := make([][]float64, 0, maxBasis) // orthonormal basis
 	W := make([][]float64, 0, maxBasis) // A V
-	H := make([]float64, maxBasis*maxBasis)
-	x := make([]float64, dim*b)
-	y := make([]float64, dim*b)
-	h := make([]float64, maxBasis*b)
+	H := w.zeros(maxBasis * maxBasis)
+	x := w.floats(dim * b)
+	y := w.floats(dim * b)
+	h := w.zeros(maxBasis * b)
 
 	block := make([][]float64, b)
 	for j := range block {
-		block[j] = make([]float64, dim)
+		block[j] = w.zeros(dim)
 		if j < len(start) {
 			copy(block[j], start[j])
 		} else {
@@ -485,7 +489,7 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 		interleave(block, x, dim)
 		g.apply(x, y, b)
 		products++
-		wb := deinterleave(y, dim, b)
+		wb := deinterleave(w, y, dim, b)
 		m0 := len(V)
 		V = append(V, block...)
 		W = append(W, wb...)
@@ -498,7 +502,8 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 		// together are the new columns of H.
 		next := make([][]float64, b)
 		for j := range next {
-			next[j] = append([]float64(nil), wb[j]...)
+			next[j] = w.floats(dim)
+			copy(next[j], wb[j])
 		}
 		local := max(0, m0-b)
 		project(V[local:], next, h)
@@ -585,7 +590,7 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 		if converged || m >= dim || products >= pcaMaxProducts {
 			out := make([][]float64, nWant)
 			for j := range nWant {
-				u := make([]float64, dim)
+				u := w.zeros(dim)
 				for i := range m {
 					floats.AddScaled(u, ritz(i, j), V[i])
 				}
@@ -601,8 +606,8 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 			nv := make([][]float64, keep)
 			nw := make([][]float64, keep)
 			for j := range keep {
-				nv[j] = make([]float64, dim)
-				nw[j] = make([]float64, dim)
+				nv[j] = w.zeros(dim)
+				nw[j] = w.zeros(dim)
 				for i := range m {
 					s := ritz(i, j)
 					floats.AddScaled(nv[j], s, V[i])

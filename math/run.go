@@ -42,7 +42,9 @@ func Run(in Input, prev *State) (*Result, *State) {
 	if votes == nil {
 		votes = NewMatrix()
 	}
-	d := newVoteData(votes, toSet(in.ModeratedOut), toSet(in.Meta))
+	w := getWorkspace()
+	defer putWorkspace(w)
+	d := newVoteDataIn(w, votes, toSet(in.ModeratedOut), toSet(in.Meta))
 	d.parallel = in.Parallel
 	n, k := d.numRows(), d.numCols()
 
@@ -88,7 +90,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	if groupOK {
 		nGroups = len(cl.groups)
 	}
-	everyone, clustered, per := tallies(d, clusterable, member, nGroups)
+	everyone, clustered, per := talliesIn(w, d, clusterable, member, nGroups)
 
 	r := &Result{
 		VotesIncluded:     votes.NumVotes(),

@@ -26,8 +26,14 @@ type tally struct{ a, d, s int32 }
 // everyone, by the clustered participants (clusterable[i]) and by each of the groups
 // (member[i] is the group index of row i, or -1). The tables share one allocation.
 func tallies(d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered []tally, per [][]tally) {
+	return talliesIn(new(workspace), d, clusterable, member, groups)
+}
+
+// talliesIn is tallies with the tables in w.
+func talliesIn(w *workspace, d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered []tally, per [][]tally) {
 	k := d.numCols()
-	all := make([]tally, k*(2+groups))
+	all := buffer(&w.tallies, k*(2+groups))
+	clear(all)
 	table := func(slot int) []tally { return all[slot*k : slot*k+k : slot*k+k] }
 	everyone, clustered = table(0), table(1)
 	per = make([][]tally, groups)

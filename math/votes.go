@@ -23,7 +23,8 @@ type voteData struct {
 	cCol    []int32
 	cVal    []float64
 
-	parallel bool // products may run in two goroutines (Input.Parallel)
+	parallel bool       // products may run in two goroutines (Input.Parallel)
+	w        *workspace // the arrays' owner; the eigensolver takes its vectors from it
 
 	mean      []float64 // per column; 0 for moderated-out columns
 	voteCount []int     // per row: present raw votes, passes and moderated-out columns included
@@ -39,14 +40,23 @@ type voteData struct {
 // moderated-out statements the centered entries are the raw cells', so they share
 // the raw column and row tables.
 func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
+	return newVoteDataIn(new(workspace), m, modOut, meta)
+}
+
+// newVoteDataIn is newVoteData with its arrays taken from w: the voteData must not
+// be used once w is reused.
+func newVoteDataIn(w *workspace, m *Matrix, modOut, meta map[string]bool) *voteData {
 	nAll := len(m.statements)
-	sum := make([]float64, nAll)
-	cnt := make([]int32, nAll)
+	sum, cnt := buffer(&w.sum, nAll), buffer(&w.cnt, nAll)
+	clear(sum)
+	clear(cnt)
 	d := &voteData{
-		rowPtr: make([]int, 1, len(m.rows)+1),
-		col:    make([]int32, m.votes),
-		vote:   make([]Vote, m.votes),
+		w:      w,
+		rowPtr: buffer(&w.rowPtr, len(m.rows)+1)[:1],
+		col:    buffer(&w.col, m.votes),
+		vote:   buffer(&w.vote, m.votes),
 	}
+	d.rowPtr[0] = 0
 	d.participants = make([]string, 0, len(m.rows))
 	at := 0
 	for i, row := range m.rows {
@@ -69,7 +79,7 @@ func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
 	d.modOut = make([]bool, 0, nAll)
 	d.meta = make([]bool, 0, nAll)
 	d.mean = make([]float64, 0, nAll)
-	colMap := make([]int32, nAll)
+	colMap := buffer(&w.colMap, nAll)
 	for j, id := range m.statements {
 		if cnt[j] == 0 {
 			colMap[j] = -1
@@ -99,14 +109,14 @@ func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
 	}
 
 	n := len(d.participants)
-	d.voteCount = make([]int, n)
-	d.seen = make([]int, n)
+	counts := buffer(&w.counts, 2*n)
+	d.voteCount, d.seen = counts[:n:n], counts[n:]
 	for i := range n {
 		d.voteCount[i] = d.rowPtr[i+1] - d.rowPtr[i]
 	}
 	if d.nModOut == 0 {
 		d.cRowPtr, d.cCol = d.rowPtr, d.col
-		d.cVal = make([]float64, len(d.col))
+		d.cVal = buffer(&w.cVal, len(d.col))
 		for p, j := range d.col {
 			d.cVal[p] = float64(d.vote[p]) - d.mean[j]
 		}
@@ -115,7 +125,7 @@ func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
 	}
 	d.cRowPtr = make([]int, 1, n+1)
 	d.cCol = make([]int32, 0, len(d.col))
-	d.cVal = make([]float64, 0, len(d.col))
+	d.cVal = buffer(&w.cVal, len(d.col))[:0]
 	for i := range n {
 		lo, hi := d.rowPtr[i], d.rowPtr[i+1]
 		active := 0
