@@ -104,33 +104,42 @@ type repStats struct {
 	ra, rd, rat, rdt float64
 }
 
-func newRepStats(col int, in, rest tally) repStats {
+// set computes the statistics of statement col in place (a repStats is too large to
+// pass around by value in the loop over every statement).
+func (s *repStats) set(col int, in, rest tally) {
 	ia, id, is := int(in.a), int(in.d), int(in.s)
 	ra, rd, rs := int(rest.a), int(rest.d), int(rest.s)
-	s := repStats{col: col, na: ia, nd: id, ns: is}
+	s.col, s.na, s.nd, s.ns = col, ia, id, is
 	s.pa, s.pd = prob(ia, is), prob(id, is)
 	s.pat, s.pdt = propTest(ia, is), propTest(id, is)
 	s.ra = s.pa / prob(ra, rs)
 	s.rd = s.pd / prob(rd, rs)
 	s.rat = twoPropTest(ia, ra, is, rs)
 	s.rdt = twoPropTest(id, rd, is, rs)
-	return s
 }
 
 // passes reports whether the statement is significantly representative of the group,
 // in the agree or in the disagree direction.
-func (s repStats) passes() bool {
+func (s *repStats) passes() bool {
 	return (significant(s.rat) && significant(s.pat)) || (significant(s.rdt) && significant(s.pdt))
 }
 
 // finalize picks the direction in which the statement is more representative.
-func (s repStats) finalize(ids []string) Representative {
+func (s *repStats) finalize(ids []string) Representative {
 	if s.rat > s.rdt {
 		return Representative{OpinionID: ids[s.col], Direction: DirectionAgree, NSuccess: s.na, NTrials: s.ns,
 			PSuccess: s.pa, PTest: s.pat, Repness: s.ra, RepnessTest: s.rat}
 	}
 	return Representative{OpinionID: ids[s.col], Direction: DirectionDisagree, NSuccess: s.nd, NTrials: s.ns,
 		PSuccess: s.pd, PTest: s.pdt, Repness: s.rd, RepnessTest: s.rdt}
+}
+
+// rankMetric is the rankMetric of s.finalize, without building it.
+func (s *repStats) rankMetric() float64 {
+	if s.rat > s.rdt {
+		return s.ra * float32Round(s.rat) * s.pa * s.pat
+	}
+	return s.rd * float32Round(s.rdt) * s.pd * s.pdt
 }
 
 // float32Round mimics Polis, which stores the repness test as a 32-bit float before
@@ -144,7 +153,7 @@ func rankMetric(r Representative) float64 {
 
 // beatsBestAgree decides whether s replaces the current best agreed statement b: a
 // group should always show at least one statement its members agree with.
-func beatsBestAgree(s repStats, b *repStats) bool {
+func beatsBestAgree(s, b *repStats) bool {
 	switch {
 	case s.na == 0 && s.nd == 0:
 		return false
@@ -182,33 +191,40 @@ func representativesOf(d *voteData, in, all []tally, votedOnly bool) ([]Represen
 	// than shown, in case the best agreed statement is among them and moves to the
 	// front), so only they are kept, in the order a stable sort would give.
 	ranks := func(a, b Representative) bool { return rankMetric(a) > rankMetric(b) }
+	const keep = maxRepresentative + 1
 	var top []Representative
 	passing := 0
 	var best *Representative
-	var bestAgree *repStats
+	var s, bestAgree repStats
+	haveAgree := false
 	for j := range d.numCols() {
 		if d.modOut[j] || (votedOnly && in[j].s == 0) {
 			continue
 		}
-		rest := tally{all[j].a - in[j].a, all[j].d - in[j].d, all[j].s - in[j].s}
-		s := newRepStats(j, in[j], rest)
+		s.set(j, in[j], tally{all[j].a - in[j].a, all[j].d - in[j].d, all[j].s - in[j].s})
 		if s.passes() {
 			passing++
-			top = insertTop(top, maxRepresentative+1, s.finalize(d.statements), ranks)
+			// What insertTop would drop is not built.
+			if len(top) < keep || s.rankMetric() > rankMetric(top[len(top)-1]) {
+				top = insertTop(top, keep, s.finalize(d.statements), ranks)
+			}
 		}
-		if passing == 0 {
+		if passing == 0 && !votedOnly { // votedOnly discards the fallback
 			if best == nil || math.Max(s.rat, s.rdt) > float32Round(best.RepnessTest) {
 				f := s.finalize(d.statements)
 				best = &f
 			}
 		}
-		if beatsBestAgree(s, bestAgree) {
-			c := s
-			bestAgree = &c
+		var b *repStats
+		if haveAgree {
+			b = &bestAgree
+		}
+		if beatsBestAgree(&s, b) {
+			bestAgree, haveAgree = s, true
 		}
 	}
 	var head *Representative
-	if bestAgree != nil {
+	if haveAgree {
 		f := bestAgree.finalize(d.statements)
 		f.BestAgree = true
 		head = &f
