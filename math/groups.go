@@ -48,10 +48,11 @@ func clusterParticipants(pos [][2]float64, in []bool, prevBase []kcluster, prevG
 	}
 	maxK := min(maxGroups, 2+len(out.base)/12)
 	bestScore := 0.0
+	dist := pairDistances(gpts)
 	for k := 2; k <= maxK; k++ {
 		cl := kmeans(gpts, k, prevGroups[k], groupMaxIters)
 		out.byK[k] = cl
-		score := silhouette(gpts, cl)
+		score := silhouetteOf(gpts, cl, dist)
 		if out.k == 0 || score >= bestScore {
 			out.k, bestScore = k, score
 		}

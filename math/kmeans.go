@@ -682,34 +682,58 @@ func dist2(a, b [2]float64) float64 {
 // (unweighted, Euclidean), Polis' criterion for the number of groups. A point alone in
 // its cluster scores 0.
 func silhouette(points []point, clusters []kcluster) float64 {
-	byID := make(map[int]int, len(points))
-	for i, p := range points {
-		byID[p.id] = i
+	return silhouetteOf(points, clusters, pairDistances(points))
+}
+
+// pairDistances returns the distances between the points, dist[i*n+j] for points i
+// and j, computed once for the silhouettes of every k.
+func pairDistances(points []point) []float64 {
+	n := len(points)
+	dist := make([]float64, n*n)
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			d := math.Sqrt(dist2(points[i].pos, points[j].pos))
+			dist[i*n+j], dist[j*n+i] = d, d
+		}
 	}
-	total, n := 0.0, 0
-	for ci, c := range clusters {
-		for _, m := range c.members {
-			n++
-			if len(c.members) == 1 || len(clusters) < 2 {
+	return dist
+}
+
+// silhouetteOf is silhouette with the distances between the points given.
+func silhouetteOf(points []point, clusters []kcluster, dist []float64) float64 {
+	at := newPointIndex(points)
+	n := len(points)
+	members := make([][]int, len(clusters))
+	for c, cl := range clusters {
+		members[c] = make([]int, len(cl.members))
+		for m, id := range cl.members {
+			members[c][m], _ = at.get(id)
+		}
+	}
+	total, count := 0.0, 0
+	for ci, own := range members {
+		for _, m := range own {
+			count++
+			if len(own) == 1 || len(clusters) < 2 {
 				continue
 			}
-			pm := points[byID[m]].pos
-			meanDist := func(members []int) float64 {
+			row := dist[m*n : m*n+n]
+			meanDist := func(others []int) float64 {
 				s, cnt := 0.0, 0
-				for _, o := range members {
+				for _, o := range others {
 					if o == m {
 						continue
 					}
-					s += math.Sqrt(dist2(pm, points[byID[o]].pos))
+					s += row[o]
 					cnt++
 				}
 				return s / float64(cnt)
 			}
-			a := meanDist(c.members)
+			a := meanDist(own)
 			b := math.Inf(1)
-			for cj, o := range clusters {
+			for cj, o := range members {
 				if cj != ci {
-					b = math.Min(b, meanDist(o.members))
+					b = math.Min(b, meanDist(o))
 				}
 			}
 			if den := math.Max(a, b); den > 0 {
@@ -717,8 +741,8 @@ func silhouette(points []point, clusters []kcluster) float64 {
 			}
 		}
 	}
-	if n == 0 {
+	if count == 0 {
 		return 0
 	}
-	return total / float64(n)
+	return total / float64(count)
 }

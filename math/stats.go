@@ -285,7 +285,8 @@ func consensus(d *voteData, all []tally) Consensus {
 				n = int(all[j].d)
 			}
 			p, z := prob(n, int(all[j].s)), propTest(n, int(all[j].s))
-			if p > 0.5 && significant(z) {
+			// What insertTop would drop is not built.
+			if p > 0.5 && significant(z) && (len(cs) < maxConsensus || p*z > cs[len(cs)-1].metric) {
 				cs = insertTop(cs, maxConsensus, cand{ConsensusOpinion{OpinionID: d.statements[j], NSuccess: n, NTrials: int(all[j].s), PSuccess: p, PTest: z}, p * z},
 					func(a, b cand) bool { return a.metric > b.metric })
 			}
