@@ -90,25 +90,35 @@ func initClusters(points []point, k int) []kcluster {
 // strip holds no centre that could be nearer (sweep), which on 100 base clusters visits
 // a tenth of them.
 type lloyd struct {
-	pts      []point
-	ids      []int // cluster slots, in ascending id order
-	center   [][2]float64
-	alive    []bool
-	before   [][2]float64 // live centres before the last step, for the stopping rule
-	assign   []int32      // slot of each point; -1 before the first step
-	upper    []float64    // ≥ distance from the point to its centre
-	lower    []float64    // ≤ distance from the point to every other live centre
-	sx, sy   []float64
-	sw       []float64
-	delta    []float64
-	cc       []float64 // distances between centres, k x k (only when search does not sweep)
-	half     []float64
-	byX      []int32   // live slots sorted by centre x (then slot), for sweep
-	xs       []float64 // their centres' x
-	stepped  bool
-	guessed  bool // before the first step, assign holds each point's cluster in the start (-1: none)
-	parallel bool // see both
+	pts     []point
+	ids     []int // cluster slots, in ascending id order
+	center  [][2]float64
+	alive   []bool
+	before  [][2]float64 // live centres before the last step, for the stopping rule
+	assign  []int32      // slot of each point; -1 before the first step
+	upper   []float64    // ≥ distance from the point to its centre
+	lower   []float64    // ≤ distance from the point to every other live centre
+	sx, sy  []float64
+	sw      []float64
+	delta   []float64
+	cc      []float64 // distances between centres, k x k (only when search does not sweep)
+	half    []float64
+	moved   []int32 // live slots whose centre moved in the last step
+	changed []bool  // per slot: the last step changed its members
+	count   []int   // per slot: members at the last step
+	// beforeAssign is assign before the last step.
+	beforeAssign []int32
+	byX          []int32   // live slots sorted by centre x (then slot), for sweep
+	xs           []float64 // their centres' x
+	stepped      bool
+	guessed      bool // before the first step, assign holds each point's cluster in the start (-1: none)
+	parallel     bool // see both
 }
+
+// movedScan is the largest number of centres that moved in a step for which a point
+// whose bounds fail measures its distance to each of them instead of searching: after
+// the first steps of a warm start only a few clusters still move.
+const movedScan = 16
 
 // boundSlack keeps the pruning exact despite rounding in the bounds: a point is only
 // skipped when its centre is nearer than every other by a relative margin far above
@@ -118,18 +128,20 @@ const boundSlack = 1e-9
 func newLloyd(points []point, clusters []kcluster, at pointIndex) *lloyd {
 	n, k := len(points), len(clusters)
 	l := &lloyd{
-		pts:    points,
-		ids:    make([]int, k),
-		center: make([][2]float64, k),
-		alive:  make([]bool, k),
-		assign: make([]int32, n),
-		upper:  make([]float64, n),
-		lower:  make([]float64, n),
-		sx:     make([]float64, k),
-		sy:     make([]float64, k),
-		sw:     make([]float64, k),
-		delta:  make([]float64, k),
-		half:   make([]float64, k),
+		pts:     points,
+		ids:     make([]int, k),
+		center:  make([][2]float64, k),
+		alive:   make([]bool, k),
+		assign:  make([]int32, n),
+		upper:   make([]float64, n),
+		lower:   make([]float64, n),
+		sx:      make([]float64, k),
+		sy:      make([]float64, k),
+		sw:      make([]float64, k),
+		delta:   make([]float64, k),
+		half:    make([]float64, k),
+		changed: make([]bool, k),
+		count:   make([]int, k),
 	}
 	sorted := slices.Clone(clusters)
 	slices.SortStableFunc(sorted, func(a, b kcluster) int { return a.id - b.id })
@@ -342,10 +354,14 @@ func (l *lloyd) step() {
 	// Bounds move by at most the largest centre shift (the second largest for the
 	// points of the cluster that moved most).
 	max1, max2, arg1 := 0.0, 0.0, -1
+	l.moved = l.moved[:0]
 	if l.stepped {
 		for c, ok := range l.alive {
 			if !ok {
 				continue
+			}
+			if l.delta[c] > 0 {
+				l.moved = append(l.moved, int32(c))
 			}
 			if d := l.delta[c]; d > max1 {
 				max1, max2, arg1 = d, max1, c
@@ -403,22 +419,45 @@ func (l *lloyd) step() {
 			l.half[a] = 0.5 * slices.Min(cc[a*k:a*k+k])
 		}
 	}
+	first := !l.stepped
+	l.beforeAssign = append(l.beforeAssign[:0], l.assign...)
 	l.both(func(lo, hi int) { l.assignRange(lo, hi, max1, max2, arg1) })
 	l.stepped = true
 
-	clear(l.sx)
-	clear(l.sy)
-	clear(l.sw)
-	count := make([]int, len(l.center))
+	// A cluster keeps its members, summed in the same order, so its centre, unless
+	// a point joined or left it: only those clusters are summed again (after the
+	// first step, which places every centre on its members).
+	changed := l.changed
+	for c := range changed {
+		changed[c] = first
+	}
+	if !first {
+		for i, a := range l.assign {
+			if b := l.beforeAssign[i]; a != b {
+				changed[a], changed[b] = true, true
+			}
+		}
+	}
+	count := l.count
+	for c := range l.center {
+		if changed[c] {
+			l.sx[c], l.sy[c], l.sw[c], count[c] = 0, 0, 0, 0
+		} else {
+			l.delta[c] = 0
+		}
+	}
 	for i, p := range l.pts {
 		a := l.assign[i]
+		if !changed[a] {
+			continue
+		}
 		l.sx[a] += p.weight * p.pos[0]
 		l.sy[a] += p.weight * p.pos[1]
 		l.sw[a] += p.weight
 		count[a]++
 	}
 	for c, ok := range l.alive {
-		if !ok {
+		if !ok || !changed[c] {
 			continue
 		}
 		if count[c] == 0 {
@@ -480,6 +519,21 @@ func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
 			if u*(1+boundSlack) < bound {
 				l.upper[i], l.lower[i] = u, lo
 				continue
+			}
+			if len(l.moved) <= movedScan {
+				// The centres that did not move are as far as they were, at least
+				// the undecayed bound: only the moved ones need measuring.
+				lb := max(l.lower[i], 0) // a decayed bound may be negative
+				near := lb * lb
+				for _, c := range l.moved {
+					if c != a {
+						near = min(near, dist2(p.pos, l.center[c]))
+					}
+				}
+				if lower := math.Sqrt(near); u*(1+boundSlack) < max(lower, l.half[a]) {
+					l.upper[i], l.lower[i] = u, lower
+					continue
+				}
 			}
 			c, d1, d2 := l.search(p.pos, int(a), u)
 			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
