@@ -24,15 +24,19 @@ type tally struct{ a, d, s int32 }
 
 // tallies counts the raw votes of every statement in one pass over the votes: by
 // everyone, by the clustered participants (clusterable[i]) and by each of the groups
-// (member[i] is the group index of row i, or -1). The tables share one allocation.
+// (member[i] is the group index of row i, or -1; a group's members are clustered).
+// The tables share one allocation.
 func tallies(d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered []tally, per [][]tally) {
 	return talliesIn(new(workspace), d, clusterable, member, groups)
 }
 
-// talliesIn is tallies with the tables in w.
+// talliesIn is tallies with the tables in w. Each row's votes are counted once, in
+// the table of its group (or of the clustered participants outside any group, or of
+// the others); the clustered and everyone tables are then sums of those tables, far
+// cheaper than two more scatters over every vote.
 func talliesIn(w *workspace, d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered []tally, per [][]tally) {
 	k := d.numCols()
-	all := buffer(&w.tallies, k*(2+groups))
+	all := buffer(&w.tallies, k*(4+groups))
 	clear(all)
 	table := func(slot int) []tally { return all[slot*k : slot*k+k : slot*k+k] }
 	everyone, clustered = table(0), table(1)
@@ -40,15 +44,28 @@ func talliesIn(w *workspace, d *voteData, clusterable []bool, member []int, grou
 	for g := range per {
 		per[g] = table(2 + g)
 	}
+	restIn, restOut := table(2+groups), table(3+groups)
 	for i := range d.numRows() {
 		cols, votes := d.col[d.rowPtr[i]:d.rowPtr[i+1]], d.vote[d.rowPtr[i]:d.rowPtr[i+1]]
-		addVotes(everyone, cols, votes)
-		if clusterable[i] {
-			addVotes(clustered, cols, votes)
-		}
-		if g := member[i]; g >= 0 {
+		switch g := member[i]; {
+		case g >= 0:
 			addVotes(per[g], cols, votes)
+		case clusterable[i]:
+			addVotes(restIn, cols, votes)
+		default:
+			addVotes(restOut, cols, votes)
 		}
+	}
+	copy(clustered, restIn)
+	for _, t := range per {
+		for j := range clustered {
+			clustered[j].a += t[j].a
+			clustered[j].d += t[j].d
+			clustered[j].s += t[j].s
+		}
+	}
+	for j := range everyone {
+		everyone[j] = tally{clustered[j].a + restOut[j].a, clustered[j].d + restOut[j].d, clustered[j].s + restOut[j].s}
 	}
 	return everyone, clustered, per
 }
