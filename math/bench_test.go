@@ -158,12 +158,12 @@ func BenchmarkStagesProductionSize(b *testing.B) {
 			tallies(d, clusterable, member, groups)
 		}
 	})
-	_, clustered, per := tallies(d, clusterable, member, groups)
+	_, _, grouped, per := tallies(d, clusterable, member, groups)
 	b.Run("representatives", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			for g := range per {
-				representatives(d, per[g], clustered)
+				representatives(d, per[g], grouped)
 			}
 		}
 	})

@@ -9,16 +9,33 @@ import "math"
 func projectParticipants(d *voteData, comps [][]float64) [][2]float64 {
 	k := float64(d.numCols())
 	out := make([][2]float64, d.numRows())
+	// Two components in the usual case, one pass for both; a missing one reads
+	// zeros.
+	var u0, u1 []float64
+	if len(comps) > 0 {
+		u0 = comps[0]
+	}
+	if len(comps) > 1 {
+		u1 = comps[1]
+	}
+	if u0 == nil {
+		u0 = make([]float64, d.numCols())
+	}
+	if u1 == nil {
+		u1 = make([]float64, d.numCols())
+	}
+	u0, u1 = u0[:d.numCols()], u1[:d.numCols()]
 	for i := range out {
-		var raw [2]float64
-		for p := d.cRowPtr[i]; p < d.cRowPtr[i+1]; p++ {
-			j, v := d.cCol[p], d.cVal[p]
-			for c := range min(2, len(comps)) {
-				raw[c] += v * comps[c][j]
-			}
+		cols, vals := d.cCol[d.cRowPtr[i]:d.cRowPtr[i+1]], d.cVal[d.cRowPtr[i]:d.cRowPtr[i+1]]
+		vals = vals[:len(cols)]
+		var r0, r1 float64
+		for p, j := range cols {
+			v := vals[p]
+			r0 += v * u0[j]
+			r1 += v * u1[j]
 		}
 		s := math.Sqrt(k / float64(max(1, d.seen[i])))
-		out[i] = [2]float64{s * raw[0], s * raw[1]}
+		out[i] = [2]float64{s * r0, s * r1}
 	}
 	return out
 }

@@ -90,7 +90,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	if groupOK {
 		nGroups = len(cl.groups)
 	}
-	everyone, clustered, per := talliesIn(w, d, clusterable, member, nGroups)
+	everyone, clustered, inGroups, per := talliesIn(w, d, clusterable, member, nGroups)
 
 	r := &Result{
 		VotesIncluded:     votes.NumVotes(),
@@ -107,15 +107,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	if groupOK {
 		r.Status = StatusOK
 		r.K = nGroups
-		// Repness compares each group with the other clustered participants.
-		inGroups := make([]tally, k)
-		for _, g := range per {
-			for j := range k {
-				inGroups[j].a += g[j].a
-				inGroups[j].d += g[j].d
-				inGroups[j].s += g[j].s
-			}
-		}
+		// Repness compares each group with the other participants in groups.
 		for g, grp := range cl.groups {
 			size := 0
 			for _, bid := range grp.members {

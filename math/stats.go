@@ -24,9 +24,9 @@ type tally struct{ a, d, s int32 }
 
 // tallies counts the raw votes of every statement in one pass over the votes: by
 // everyone, by the clustered participants (clusterable[i]) and by each of the groups
-// (member[i] is the group index of row i, or -1; a group's members are clustered).
-// The tables share one allocation.
-func tallies(d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered []tally, per [][]tally) {
+// (member[i] is the group index of row i, or -1; a group's members are clustered),
+// and by the groups together (grouped). The tables share one allocation.
+func tallies(d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
 	return talliesIn(new(workspace), d, clusterable, member, groups)
 }
 
@@ -34,17 +34,17 @@ func tallies(d *voteData, clusterable []bool, member []int, groups int) (everyon
 // the table of its group (or of the clustered participants outside any group, or of
 // the others); the clustered and everyone tables are then sums of those tables, far
 // cheaper than two more scatters over every vote.
-func talliesIn(w *workspace, d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered []tally, per [][]tally) {
+func talliesIn(w *workspace, d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
 	k := d.numCols()
-	all := buffer(&w.tallies, k*(4+groups))
+	all := buffer(&w.tallies, k*(5+groups))
 	clear(all)
 	table := func(slot int) []tally { return all[slot*k : slot*k+k : slot*k+k] }
-	everyone, clustered = table(0), table(1)
+	everyone, clustered, grouped = table(0), table(1), table(2)
 	per = make([][]tally, groups)
 	for g := range per {
-		per[g] = table(2 + g)
+		per[g] = table(3 + g)
 	}
-	restIn, restOut := table(2+groups), table(3+groups)
+	restIn, restOut := table(3+groups), table(4+groups)
 	for i := range d.numRows() {
 		cols, votes := d.col[d.rowPtr[i]:d.rowPtr[i+1]], d.vote[d.rowPtr[i]:d.rowPtr[i+1]]
 		switch g := member[i]; {
@@ -56,18 +56,21 @@ func talliesIn(w *workspace, d *voteData, clusterable []bool, member []int, grou
 			addVotes(restOut, cols, votes)
 		}
 	}
-	copy(clustered, restIn)
 	for _, t := range per {
-		for j := range clustered {
-			clustered[j].a += t[j].a
-			clustered[j].d += t[j].d
-			clustered[j].s += t[j].s
+		for j := range grouped {
+			grouped[j].a += t[j].a
+			grouped[j].d += t[j].d
+			grouped[j].s += t[j].s
 		}
 	}
-	for j := range everyone {
-		everyone[j] = tally{clustered[j].a + restOut[j].a, clustered[j].d + restOut[j].d, clustered[j].s + restOut[j].s}
+	sum := func(out, a, b []tally) {
+		for j := range out {
+			out[j] = tally{a[j].a + b[j].a, a[j].d + b[j].d, a[j].s + b[j].s}
+		}
 	}
-	return everyone, clustered, per
+	sum(clustered, grouped, restIn)
+	sum(everyone, clustered, restOut)
+	return everyone, clustered, grouped, per
 }
 
 // addVotes adds one row's votes to t. It counts without branching on the vote
