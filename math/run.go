@@ -123,11 +123,12 @@ func Run(in Input, prev *State) (*Result, *State) {
 		}
 	}
 
-	r.Opinions = make([]Opinion, 0, k+len(in.Statements))
+	unvotedIDs := unvotedOf(d, votes, in.Statements)
+	r.Opinions = make([]Opinion, 0, k+len(unvotedIDs))
 	// Every opinion's per-group votes share one backing array: one allocation per
 	// run instead of one per opinion.
 	nc := len(r.Clusters)
-	groupVotes := make([]GroupVotes, 0, (k+len(in.Statements))*nc)
+	groupVotes := make([]GroupVotes, 0, (k+len(unvotedIDs))*nc)
 	groupsOf := func() []GroupVotes {
 		g := groupVotes[len(groupVotes) : len(groupVotes)+nc : len(groupVotes)+nc]
 		groupVotes = groupVotes[:len(groupVotes)+nc]
@@ -154,7 +155,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 		r.Opinions = append(r.Opinions, o)
 	}
 	meta := toSet(in.Meta)
-	for _, id := range unvotedOf(d, votes, in.Statements) {
+	for _, id := range unvotedIDs {
 		unseen := prob(0, 0)
 		gac := 1.0
 		for range r.Clusters {

@@ -1,9 +1,9 @@
 package polismath
 
-import "sync"
+import "runtime"
 
 // workspace holds the large temporary arrays of one Run (the compressed votes, the
-// tallies, the eigensolver's vectors), so that a conversation's next run reuses them
+// tallies, the eigensolver's vectors), so that the next run reuses them
 // instead of allocating and zeroing megabytes again: at production size a warm run
 // allocated 17 MB, and the garbage collector and the zeroing of new memory took about
 // a sixth of its time. Nothing in a workspace outlives the Run that holds it; what
@@ -26,12 +26,21 @@ type workspace struct {
 	used int
 }
 
-var workspaces = sync.Pool{New: func() any { return new(workspace) }}
+// workspaces keeps up to GOMAXPROCS idle workspaces (as many as runs can usefully
+// go on at once). Unlike a sync.Pool it is not emptied by the garbage collector: a
+// server analysing a large conversation allocates enough to start a collection
+// every run or two, which emptied the pool as fast as runs filled it.
+var workspaces = make(chan *workspace, runtime.GOMAXPROCS(0))
 
-// getWorkspace takes a workspace from the pool; putWorkspace returns it once nothing
-// of the run reads it any more.
+// getWorkspace takes an idle workspace, or a new one; putWorkspace returns it once
+// nothing of the run reads it any more.
 func getWorkspace() *workspace {
-	w := workspaces.Get().(*workspace)
+	var w *workspace
+	select {
+	case w = <-workspaces:
+	default:
+		w = new(workspace)
+	}
 	if len(w.slab) < w.used {
 		w.slab = make([]float64, w.used)
 	}
@@ -39,7 +48,12 @@ func getWorkspace() *workspace {
 	return w
 }
 
-func putWorkspace(w *workspace) { workspaces.Put(w) }
+func putWorkspace(w *workspace) {
+	select {
+	case workspaces <- w:
+	default: // enough idle ones: let this one go
+	}
+}
 
 // buffer returns (*buf)[:n], reallocated when too short. The contents are whatever
 // the previous run left: the caller overwrites or clears them.
