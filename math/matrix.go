@@ -88,7 +88,7 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 	if len(rowPtr) != len(participants)+1 || rowPtr[0] != 0 || rowPtr[len(participants)] != len(cells) {
 		return nil, fmt.Errorf("polismath: rowPtr must have %d entries from 0 to %d", len(participants)+1, len(cells))
 	}
-	m := &Matrix{}
+	m := &Matrix{statements: make([]string, 0, len(statements))}
 	colMap := make([]int32, len(statements))
 	var seen map[string]bool
 	if checkIDs {
@@ -125,6 +125,9 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 			return nil, fmt.Errorf("polismath: rowPtr decreases at row %d", r)
 		}
 		start := len(backing)
+		// Rows usually come sorted without repeats (an actor's are): checked on
+		// the way, so that only other rows are sorted and cleaned.
+		ordered, last := true, int32(-1)
 		for _, c := range cells[lo:hi] {
 			if c.Statement < 0 || int(c.Statement) >= len(statements) {
 				return nil, fmt.Errorf("polismath: participant %q: statement index %d out of range", id, c.Statement)
@@ -134,22 +137,26 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 			}
 			if j := colMap[c.Statement]; j >= 0 {
 				backing = append(backing, cell{col: j, vote: c.Vote})
+				ordered = ordered && j > last
+				last = j
 			}
 		}
 		row := backing[start:len(backing):len(backing)]
-		if !slices.IsSortedFunc(row, byCol) {
+		if !ordered {
 			slices.SortStableFunc(row, byCol)
-		}
-		// Keep the last cell of each column (the stable sort kept their order).
-		out := row[:0]
-		for i, c := range row {
-			if i+1 < len(row) && row[i+1].col == c.col {
-				continue
+			// Keep the last cell of each column (the stable sort kept their order).
+			out := row[:0]
+			for i, c := range row {
+				if i+1 < len(row) && row[i+1].col == c.col {
+					continue
+				}
+				out = append(out, c)
 			}
-			out = append(out, c)
+			row = out[:len(out):len(out)]
+			backing = backing[:start+len(row)]
 		}
-		m.rows[r] = out[:len(out):len(out)]
-		m.votes += len(out)
+		m.rows[r] = row
+		m.votes += len(row)
 	}
 	return m, nil
 }

@@ -380,6 +380,21 @@ func TestNewMatrixFromRows(t *testing.T) {
 		if v, ok := m.Get("p", "b"); !ok || v != Disagree || m.NumVotes() != 2 || len(m.Statements()) != 2 {
 			t.Fatalf("got %v %v, %d votes, statements %v", v, ok, m.NumVotes(), m.Statements())
 		}
+		// A row cleaned of a repeat, then sorted and unsorted rows after it.
+		m, err = NewMatrixFromRows([]string{"p", "q", "r"}, []string{"a", "b", "c"}, []int{0, 3, 5, 7},
+			[]Cell{{1, Agree}, {1, Pass}, {0, Disagree}, {0, Agree}, {2, Disagree}, {2, Pass}, {1, Agree}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[[2]string]Vote{{"p", "a"}: Disagree, {"p", "b"}: Pass, {"q", "a"}: Agree, {"q", "c"}: Disagree, {"r", "b"}: Agree, {"r", "c"}: Pass}
+		for k, w := range want {
+			if v, ok := m.Get(k[0], k[1]); !ok || v != w {
+				t.Errorf("%s on %s: got %v %v, want %v", k[0], k[1], v, ok, w)
+			}
+		}
+		if m.NumVotes() != len(want) {
+			t.Errorf("%d votes, want %d", m.NumVotes(), len(want))
+		}
 	})
 	for name, tc := range map[string]struct {
 		participants, statements []string
