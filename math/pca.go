@@ -642,8 +642,15 @@ func project(V, r [][]float64, h []float64) {
 		for i, v := range V {
 			h[2*i], h[2*i+1] = dot2(v, r0, r1)
 		}
-		for i, v := range V {
-			axpy2(r0, r1, -h[2*i], -h[2*i+1], v)
+		// Four basis vectors per pass over r0 and r1: each entry still takes
+		// the same subtractions in the same order, so the result is the same
+		// as one pass per basis vector, for a third of the memory traffic.
+		i := 0
+		for ; i+4 <= len(V); i += 4 {
+			axpy2x4(r0, r1, h[2*i:2*i+8], V[i], V[i+1], V[i+2], V[i+3])
+		}
+		for ; i < len(V); i++ {
+			axpy2(r0, r1, -h[2*i], -h[2*i+1], V[i])
 		}
 		return
 	}
@@ -683,6 +690,28 @@ func axpy2(a, b []float64, ca, cb float64, v []float64) {
 	for i, x := range v {
 		a[i] += ca * x
 		b[i] += cb * x
+	}
+}
+
+// axpy2x4 is axpy2 with coefficients −h[2c] and −h[2c+1] for v0, v1, v2, v3 in
+// turn, in one pass.
+func axpy2x4(a, b, h []float64, v0, v1, v2, v3 []float64) {
+	n := len(v0)
+	a, b, v1, v2, v3 = a[:n], b[:n], v1[:n], v2[:n], v3[:n]
+	a0, b0, a1, b1 := -h[0], -h[1], -h[2], -h[3]
+	a2, b2, a3, b3 := -h[4], -h[5], -h[6], -h[7]
+	for i, x0 := range v0 {
+		x1, x2, x3 := v1[i], v2[i], v3[i]
+		s, t := a[i], b[i]
+		s += a0 * x0
+		t += b0 * x0
+		s += a1 * x1
+		t += b1 * x1
+		s += a2 * x2
+		t += b2 * x2
+		s += a3 * x3
+		t += b3 * x3
+		a[i], b[i] = s, t
 	}
 }
 
