@@ -18,12 +18,21 @@ const (
 // with at least min(7, K) votes is added, and if fewer than 15 are in, the most active
 // remaining voters (ties in row order) fill it up to 15.
 func inConv(d *voteData, prev map[string]bool) []bool {
+	wasIn := make([]bool, d.numRows())
+	for i, id := range d.participants {
+		wasIn[i] = prev[id]
+	}
+	return inConvRows(d, wasIn)
+}
+
+// inConvRows is inConv with the previous set given by row (wasIn[i]).
+func inConvRows(d *voteData, wasIn []bool) []bool {
 	n := d.numRows()
 	in := make([]bool, n)
 	threshold := min(inConvMinVotes, d.numCols())
 	count := 0
-	for i, id := range d.participants {
-		if prev[id] || d.voteCount[i] >= threshold {
+	for i := range n {
+		if wasIn[i] || d.voteCount[i] >= threshold {
 			in[i] = true
 			count++
 		}

@@ -57,13 +57,44 @@ func Run(in Input, prev *State) (*Result, *State) {
 	pos := projectParticipants(d, comps)
 	spos, extremity := projectStatements(d, comps)
 
-	// Clustering of the in-conversation participants.
-	rowOf := make(map[string]int, n)
-	for i, id := range d.participants {
-		rowOf[id] = i
+	// Clustering of the in-conversation participants. The previous ones are
+	// found in the rows by one merge pass when they kept their order (they do:
+	// rows only grow); by their ids otherwise.
+	var rowOf map[string]int
+	byID := func() map[string]int {
+		if rowOf == nil {
+			rowOf = make(map[string]int, n)
+			for i, id := range d.participants {
+				rowOf[id] = i
+			}
+		}
+		return rowOf
 	}
-	clusterable := inConv(d, toSet(prev.InConv))
-	cl := clusterParticipants(pos, clusterable, baseFromState(prev.BaseClusters, rowOf), groupsFromState(prev.GroupClusterings), prev.Smoother, in.Parallel)
+	prevRows, inOrder := rowsInOrder(prev.InConv, d.participants)
+	if !inOrder {
+		prevRows = make([]int, len(prev.InConv))
+		for k, id := range prev.InConv {
+			if row, ok := byID()[id]; ok {
+				prevRows[k] = row
+			} else {
+				prevRows[k] = -1
+			}
+		}
+	}
+	wasIn := make([]bool, n)
+	for _, row := range prevRows {
+		if row >= 0 {
+			wasIn[row] = true
+		}
+	}
+	clusterable := inConvRows(d, wasIn)
+	var start []kcluster
+	if prev.indexed() {
+		start = baseFromPositions(prev.BaseClusters, prev.baseAt, prevRows)
+	} else {
+		start = baseFromState(prev.BaseClusters, byID())
+	}
+	cl := clusterParticipants(pos, clusterable, start, groupsFromState(prev.GroupClusterings), prev.Smoother, in.Parallel)
 
 	baseByID := make(map[int]kcluster, len(cl.base))
 	for _, b := range cl.base {
@@ -187,16 +218,23 @@ func Run(in Input, prev *State) (*Result, *State) {
 		Smoother:         cl.smooth,
 		GroupClusterings: map[int][]GroupCluster{},
 	}
+	posOf := make([]int32, n) // row -> position in next.InConv
 	for i, id := range d.participants {
 		if clusterable[i] {
+			posOf[i] = int32(len(next.InConv))
 			next.InConv = append(next.InConv, id)
 		}
 	}
-	for _, b := range cl.base {
+	next.baseAt = make([][]int32, len(cl.base))
+	at := make([]int32, 0, len(next.InConv))
+	for c, b := range cl.base {
 		ids := make([]string, len(b.members))
+		start := len(at)
 		for m, row := range b.members {
 			ids[m] = d.participants[row]
+			at = append(at, posOf[row])
 		}
+		next.baseAt[c] = at[start:len(at):len(at)]
 		next.BaseClusters = append(next.BaseClusters, BaseCluster{ID: b.id, Members: ids, Center: b.center})
 	}
 	for kk, cs := range cl.byK {
@@ -334,6 +372,56 @@ func alignInOrder(prev *State, statements []string) [][]float64 {
 
 // baseFromState converts stored base clusters (participant ids) into k-means clusters
 // over current row indices, forgetting participants that are gone.
+// indexed reports whether baseAt describes the base clusters (the State was made by
+// Run, and its lists have the lengths Run gave them).
+func (s *State) indexed() bool {
+	if len(s.BaseClusters) == 0 || len(s.baseAt) != len(s.BaseClusters) {
+		return false
+	}
+	for c, b := range s.BaseClusters {
+		if len(s.baseAt[c]) != len(b.Members) {
+			return false
+		}
+	}
+	return true
+}
+
+// rowsInOrder returns the row of each of ids among participants when they appear
+// there in the same order, as a run's in-conversation participants do among the
+// next run's rows; false when one is missing.
+func rowsInOrder(ids, participants []string) ([]int, bool) {
+	rows := make([]int, len(ids))
+	i := 0
+	for k, id := range ids {
+		for i < len(participants) && participants[i] != id {
+			i++
+		}
+		if i == len(participants) {
+			return nil, false
+		}
+		rows[k] = i
+		i++
+	}
+	return rows, true
+}
+
+// baseFromPositions is baseFromState for base clusters whose members are given as
+// positions in the previous State's InConv (State.baseAt), rows[k] being the current
+// row of InConv[k] (-1: gone).
+func baseFromPositions(bs []BaseCluster, at [][]int32, rows []int) []kcluster {
+	out := make([]kcluster, 0, len(bs))
+	for c, b := range bs {
+		kc := kcluster{id: b.ID, center: b.Center}
+		for _, k := range at[c] {
+			if int(k) < len(rows) && rows[k] >= 0 {
+				kc.members = append(kc.members, rows[k])
+			}
+		}
+		out = append(out, kc)
+	}
+	return out
+}
+
 func baseFromState(bs []BaseCluster, rowOf map[string]int) []kcluster {
 	var out []kcluster
 	for _, b := range bs {

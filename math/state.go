@@ -5,8 +5,10 @@ package polismath
 // from the previous components (a few products instead of hundreds), the clusterings
 // restart from the previous clusters (group ids stay stable), the in-conversation set
 // only grows, and the number of groups changes only when a new k has won several
-// updates in a row. A State is never modified by Run; callers may share it freely.
-// The zero State (or nil) means a cold start.
+// updates in a row. A State is never modified by Run; callers may share it freely,
+// and treat its fields as read-only (a different warm start is a new State, as the
+// fixture tests build from Polis' clusters). The zero State (or nil) means a cold
+// start.
 type State struct {
 	// StatementIDs are the columns the Components are aligned with.
 	StatementIDs []string `json:"statement_ids"`
@@ -23,6 +25,11 @@ type State struct {
 	GroupClusterings map[int][]GroupCluster `json:"group_clusterings"`
 	// Smoother is the state of the k-smoother.
 	Smoother KSmoother `json:"smoother"`
+
+	// baseAt[c] lists the members of BaseClusters[c] as positions in InConv, so
+	// that the next Run finds them without hashing their ids (a State made
+	// otherwise, without it, is read by id).
+	baseAt [][]int32
 }
 
 // BaseCluster is one fine-grained cluster of participants. Polis first condenses the

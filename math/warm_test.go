@@ -1,6 +1,7 @@
 package polismath
 
 import (
+	"encoding/json"
 	"math"
 	"sort"
 	"testing"
@@ -178,5 +179,61 @@ func TestWarmStartIsAFixedPoint(t *testing.T) {
 				t.Errorf("warm PCA on unchanged votes took %d products", res.iterations)
 			}
 		})
+	}
+}
+
+// TestWarmStartFindsPreviousClustersByPositionOrByID checks the two ways a warm
+// start finds the previous in-conversation participants and base clusters: by
+// position (the State Run made, rows in the same order) and by id (a State without
+// the positions, or rows in another order). Both must give the same analysis, bit
+// for bit.
+func TestWarmStartFindsPreviousClustersByPositionOrByID(t *testing.T) {
+	votes := synthConversation(9, 400, 60, 9000, 3, 0.85)
+	_, st := Run(Input{Votes: synthMatrix(votes, 8000)}, nil)
+	if !st.indexed() {
+		t.Fatal("Run made a State without positions")
+	}
+	byID := *st
+	byID.baseAt = nil
+	full := Input{Votes: synthMatrix(votes, len(votes))}
+	a, _ := Run(full, st)
+	b, _ := Run(full, &byID)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if string(ja) != string(jb) {
+		t.Fatal("warm starts by position and by id differ")
+	}
+	// Rows in another order: the merge pass fails and ids are used.
+	ps := full.Votes.Participants()
+	rowPtr, cells := []int{0}, []Cell(nil)
+	sAt := map[string]int32{}
+	for j, id := range full.Votes.Statements() {
+		sAt[id] = int32(j)
+	}
+	reversed := make([]string, len(ps))
+	for i, id := range ps {
+		reversed[len(ps)-1-i] = id
+	}
+	for _, p := range reversed {
+		for _, s := range full.Votes.Statements() {
+			if v, ok := full.Votes.Get(p, s); ok {
+				cells = append(cells, Cell{Statement: sAt[s], Vote: v})
+			}
+		}
+		rowPtr = append(rowPtr, len(cells))
+	}
+	m, err := NewMatrixFromRows(reversed, full.Votes.Statements(), rowPtr, cells)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rowsInOrder(st.InConv, reversed); ok {
+		t.Fatal("the reversed rows matched in order")
+	}
+	c, _ := Run(Input{Votes: m}, st)
+	d, _ := Run(Input{Votes: m}, &byID)
+	jc, _ := json.Marshal(c)
+	jd, _ := json.Marshal(d)
+	if string(jc) != string(jd) {
+		t.Fatal("warm starts on reordered rows differ")
 	}
 }
