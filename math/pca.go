@@ -75,15 +75,35 @@ type centered struct {
 }
 
 func newCentered(d *voteData) *centered {
-	if d.nModOut == 0 {
+	if d.nModOut == 0 || sharesWithModeratedOut(d) {
 		return sharedCentered(d)
 	}
 	return compactCentered(d)
 }
 
-// sharedCentered is newCentered when nothing is moderated out: every cell is then
+// sharesWithModeratedOut reports whether d's own centered entries can serve the
+// PCA although some columns are moderated out: they already leave those columns
+// out, so when every row keeps an entry and the products run on the rows' side
+// (fewer rows than remaining columns), the compact form would only renumber the
+// columns. The scatter then puts the same sums in other places of the intermediate
+// vector, and every vector the eigensolver keeps is the same, bit for bit.
+func sharesWithModeratedOut(d *voteData) bool {
+	n := d.numRows()
+	if n >= d.numCols()-d.nModOut {
+		return false
+	}
+	for i := range n {
+		if d.cRowPtr[i] == d.cRowPtr[i+1] {
+			return false
+		}
+	}
+	return true
+}
+
+// sharedCentered is newCentered when nothing is moderated out (every cell is then
 // a centered entry, so every row and column of d has one, and the compact form is
-// d's own entries (shared, not copied) with identity maps.
+// d's own entries, shared, not copied, with identity maps), or when
+// sharesWithModeratedOut.
 func sharedCentered(d *voteData) *centered {
 	n, k := d.numRows(), d.numCols()
 	c := &centered{rows: n, cols: k, col: d.cCol, val: d.cVal, rowOf: identity(n), colOf: identity(k)}
@@ -352,6 +372,14 @@ func (g *gramOp) mulRows(z, y []float64, b, lo, hi int) {
 // matrix has rank below nc) is the zero vector: any unit vector of the null space would
 // do, and zero keeps every projection on it at the origin.
 func powerPCA(d *voteData, nc int, warm [][]float64) pcaResult {
+	if nc <= 0 || d.numCols() == 0 {
+		return pcaResult{converged: true}
+	}
+	return powerPCAOn(d, newCentered(d), nc, warm)
+}
+
+// powerPCAOn is powerPCA on the given form of d's centered matrix.
+func powerPCAOn(d *voteData, c *centered, nc int, warm [][]float64) pcaResult {
 	k := d.numCols()
 	res := pcaResult{converged: true}
 	if nc <= 0 || k == 0 {
@@ -362,7 +390,6 @@ func powerPCA(d *voteData, nc int, warm [][]float64) pcaResult {
 	for j := range res.comps {
 		res.comps[j] = make([]float64, k)
 	}
-	c := newCentered(d)
 	if c.rows == 0 || c.cols == 0 {
 		return res
 	}

@@ -178,3 +178,44 @@ func TestSharedCenteredEqualsCompact(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedCenteredWithModeratedOutEqualsCompact checks that when newCentered
+// shares d's entries although columns are moderated out, the eigensolver returns
+// exactly what it returns on the compact form, cold and warm.
+func TestSharedCenteredWithModeratedOutEqualsCompact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 13))
+	shared := 0
+	for trial := range 300 {
+		in := randomInput(rng, 2+rng.IntN(25), 3+rng.IntN(40), 0.05+0.9*rng.Float64(), []Vote{Agree, Disagree, Pass})
+		modOut := map[string]bool{}
+		for _, id := range in.Votes.Statements() {
+			if rng.IntN(5) == 0 {
+				modOut[id] = true
+			}
+		}
+		d := newVoteData(in.Votes, modOut, nil)
+		if d.nModOut == 0 || !sharesWithModeratedOut(d) {
+			continue
+		}
+		shared++
+		cold, want := powerPCAOn(d, sharedCentered(d), 2, nil), powerPCAOn(d, compactCentered(d), 2, nil)
+		warm := [][]float64{make([]float64, d.numCols()), make([]float64, d.numCols())}
+		for c := range warm {
+			for j := range warm[c] {
+				warm[c][j] = rng.NormFloat64()
+			}
+		}
+		warmGot, warmWant := powerPCAOn(d, sharedCentered(d), 2, warm), powerPCAOn(d, compactCentered(d), 2, warm)
+		for c := range 2 {
+			if !slices.Equal(cold.comps[c], want.comps[c]) || !slices.Equal(warmGot.comps[c], warmWant.comps[c]) {
+				t.Fatalf("trial %d: component %d differs between the shared and the compact form", trial, c)
+			}
+		}
+		if cold.iterations != want.iterations || warmGot.iterations != warmWant.iterations {
+			t.Fatalf("trial %d: %d/%d products, compact %d/%d", trial, cold.iterations, warmGot.iterations, want.iterations, warmWant.iterations)
+		}
+	}
+	if shared < 50 {
+		t.Fatalf("only %d of 300 trials shared the entries", shared)
+	}
+}
