@@ -49,10 +49,27 @@ func getWorkspace() *workspace {
 }
 
 func putWorkspace(w *workspace) {
+	if w.bytes() > maxIdleWorkspace {
+		return // a very large conversation's: not kept idle
+	}
 	select {
 	case workspaces <- w:
 	default: // enough idle ones: let this one go
 	}
+}
+
+// maxIdleWorkspace bounds what an idle workspace may hold, so that the free list
+// never keeps more than GOMAXPROCS times this much memory: the workspace of a
+// conversation of 19,000 opinions and 113,000 votes holds about 7 MB, that of
+// one of 270,000 opinions and 700,000 votes about 90 MB, which its runs allocate
+// afresh instead.
+const maxIdleWorkspace = 32 << 20
+
+// bytes returns the memory w holds.
+func (w *workspace) bytes() int {
+	n := 4*cap(w.col) + cap(w.vote) + 8*cap(w.cVal) + 8*cap(w.rowPtr) + 8*cap(w.counts) +
+		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 12*cap(w.tallies) + 8*cap(w.slab)
+	return n
 }
 
 // buffer returns (*buf)[:n], reallocated when too short. The contents are whatever
