@@ -370,8 +370,6 @@ func alignInOrder(prev *State, statements []string) [][]float64 {
 	return out
 }
 
-// baseFromState converts stored base clusters (participant ids) into k-means clusters
-// over current row indices, forgetting participants that are gone.
 // indexed reports whether baseAt describes the base clusters (the State was made by
 // Run, and its lists have the lengths Run gave them).
 func (s *State) indexed() bool {
@@ -422,6 +420,8 @@ func baseFromPositions(bs []BaseCluster, at [][]int32, rows []int) []kcluster {
 	return out
 }
 
+// baseFromState converts stored base clusters (participant ids) into k-means clusters
+// over current row indices, forgetting participants that are gone.
 func baseFromState(bs []BaseCluster, rowOf map[string]int) []kcluster {
 	var out []kcluster
 	for _, b := range bs {
