@@ -205,7 +205,7 @@ func (u *Upload) Finish() (*Uploaded, error) {
 	case u.have[VotesFile]:
 		out.VotesSource = VotesFile
 		out.History = u.history
-		slices.SortStableFunc(out.History, func(a, b Vote) int { return cmp.Compare(a.Timestamp, b.Timestamp) })
+		sortByTime(out.History)
 		type pair struct{ voter, comment int }
 		at := make(map[pair]int, len(out.History))
 		for _, v := range out.History {
