@@ -158,6 +158,7 @@ type Participant struct {
 	X float64 `json:"x"`
 	Y float64 `json:"y"`
 	// Cluster is the participant's group, nil when they are not clustered (too few
-	// votes) or there are no groups.
+	// votes) or there are no groups. The members of a group share the pointer: like
+	// the whole Result, it is read-only.
 	Cluster *int `json:"cluster"`
 }

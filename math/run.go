@@ -203,11 +203,15 @@ func Run(in Input, prev *State) (*Result, *State) {
 	}
 
 	r.Participants = make([]Participant, n)
+	// The members of a group point to one copy of its id (the Result is read-only).
+	gids := make([]int, len(cl.groups))
+	for g, grp := range cl.groups {
+		gids[g] = grp.id
+	}
 	for i, id := range d.participants {
 		p := Participant{ParticipantID: id, X: pos[i][0], Y: pos[i][1]}
 		if g := member[i]; g >= 0 {
-			gid := cl.groups[g].id
-			p.Cluster = &gid
+			p.Cluster = &gids[g]
 		}
 		r.Participants[i] = p
 	}
