@@ -307,7 +307,7 @@ func (a *analysis) clusterTallies(seq int) []agora.ClusterTally {
 	}
 	out := make([]agora.ClusterTally, len(o.Groups))
 	for i, g := range o.Groups {
-		out[i] = agora.ClusterTally{Cluster: g.Cluster, Tally: agora.Tally{Agree: g.Agree, Disagree: g.Disagree, Pass: g.Pass}}
+		out[i] = agora.ClusterTally{Cluster: int(g.Cluster), Tally: agora.Tally{Agree: int(g.Agree), Disagree: int(g.Disagree), Pass: int(g.Pass)}}
 	}
 	return out
 }

@@ -279,8 +279,8 @@ func checkGroupVotes(t *testing.T, r *polisRun) {
 	}
 	for _, o := range r.res.Opinions {
 		for _, g := range o.Groups {
-			w := r.f.polis.GroupVotes[itoa(g.Cluster)].Votes[o.OpinionID]
-			if g.Agree != w.A || g.Disagree != w.D || g.Agree+g.Disagree+g.Pass != w.S {
+			w := r.f.polis.GroupVotes[itoa(int(g.Cluster))].Votes[o.OpinionID]
+			if int(g.Agree) != w.A || int(g.Disagree) != w.D || int(g.Agree+g.Disagree+g.Pass) != w.S {
 				t.Errorf("statement %s, group %d: A/D/S %d/%d/%d, Polis %d/%d/%d", o.OpinionID, g.Cluster,
 					g.Agree, g.Disagree, g.Agree+g.Disagree+g.Pass, w.A, w.D, w.S)
 			}

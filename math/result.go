@@ -129,13 +129,16 @@ type Opinion struct {
 }
 
 // GroupVotes counts the votes of one group's members on one statement.
+//
+// Its fields are int32, as the tallies are: a Result holds one per statement and
+// group (76,000 at 19,000 statements and four groups), half the memory of ints.
 type GroupVotes struct {
 	// Cluster is the group id.
-	Cluster int `json:"cluster"`
+	Cluster int32 `json:"cluster"`
 	// Agree, Disagree and Pass count the members' votes on the statement.
-	Agree    int `json:"agree"`
-	Disagree int `json:"disagree"`
-	Pass     int `json:"pass"`
+	Agree    int32 `json:"agree"`
+	Disagree int32 `json:"disagree"`
+	Pass     int32 `json:"pass"`
 }
 
 // PCA is the linear map from votes to the plane: a participant's position is the

@@ -129,9 +129,11 @@ func Run(in Input, prev *State) (*Result, *State) {
 		Status:            StatusInsufficientData,
 		Clusters:          []Cluster{},
 		Consensus:         consensus(d, everyone),
+		// The Result and the State are read-only: they share d's fresh arrays
+		// and the components instead of copying them.
 		PCA: PCA{
-			OpinionIDs: slices.Clone(d.statements),
-			Center:     slices.Clone(d.mean),
+			OpinionIDs: d.statements,
+			Center:     d.mean,
 			Components: comps,
 		},
 	}
@@ -180,7 +182,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 			o.Groups = groupsOf()
 			for g, grp := range r.Clusters {
 				t := per[g][j]
-				o.Groups[g] = GroupVotes{Cluster: grp.ID, Agree: int(t.a), Disagree: int(t.d), Pass: int(t.s - t.a - t.d)}
+				o.Groups[g] = GroupVotes{Cluster: int32(grp.ID), Agree: t.a, Disagree: t.d, Pass: t.s - t.a - t.d}
 			}
 		}
 		r.Opinions = append(r.Opinions, o)
@@ -196,7 +198,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 		if nc > 0 {
 			o.Groups = groupsOf()
 			for g, grp := range r.Clusters {
-				o.Groups[g] = GroupVotes{Cluster: grp.ID}
+				o.Groups[g] = GroupVotes{Cluster: int32(grp.ID)}
 			}
 		}
 		r.Opinions = append(r.Opinions, o)
@@ -217,8 +219,8 @@ func Run(in Input, prev *State) (*Result, *State) {
 	}
 
 	next := &State{
-		StatementIDs:     slices.Clone(d.statements),
-		Components:       [][]float64{slices.Clone(comps[0]), slices.Clone(comps[1])},
+		StatementIDs:     d.statements,
+		Components:       comps,
 		Smoother:         cl.smooth,
 		GroupClusterings: map[int][]GroupCluster{},
 	}
