@@ -31,7 +31,13 @@ type clustering struct {
 // k with the best silhouette (the largest k on ties) and lets the k-smoother decide
 // which clustering is published. prevBase has row indices as members.
 func clusterParticipants(pos [][2]float64, in []bool, prevBase []kcluster, prevGroups map[int][]kcluster, smoother KSmoother, parallel bool) clustering {
-	var pts []point
+	n := 0
+	for _, ok := range in {
+		if ok {
+			n++
+		}
+	}
+	pts := make([]point, 0, n)
 	for i, ok := range in {
 		if ok {
 			pts = append(pts, point{id: i, pos: pos[i], weight: 1})

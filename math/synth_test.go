@@ -68,13 +68,39 @@ func synthVotes(seed uint64, participants, statements, votes, groups int, fideli
 	return out
 }
 
-// synthMatrix builds the matrix of the first n generated votes.
+// synthMatrix builds the matrix of the first n generated votes the way the server
+// and `agora analyze` build theirs, with NewMatrixFromRows: one backing array for all
+// rows. Participants and statements are numbered as they first vote or are voted on,
+// the order Matrix.Set would give them.
 func synthMatrix(votes []synthVote, n int) *Matrix {
-	m := NewMatrix()
+	var participants, statements []string
+	pIdx, sIdx := map[string]int{}, map[string]int32{}
+	var rows [][]Cell
 	for _, v := range votes[:n] {
-		if err := m.Set(v.participant, v.statement, v.vote); err != nil {
-			panic(err)
+		p, ok := pIdx[v.participant]
+		if !ok {
+			p = len(participants)
+			pIdx[v.participant] = p
+			participants = append(participants, v.participant)
+			rows = append(rows, nil)
 		}
+		s, ok := sIdx[v.statement]
+		if !ok {
+			s = int32(len(statements))
+			sIdx[v.statement] = s
+			statements = append(statements, v.statement)
+		}
+		rows[p] = append(rows[p], Cell{Statement: s, Vote: v.vote})
+	}
+	rowPtr := make([]int, 1, len(rows)+1)
+	cells := make([]Cell, 0, n)
+	for _, r := range rows {
+		cells = append(cells, r...)
+		rowPtr = append(rowPtr, len(cells))
+	}
+	m, err := NewMatrixFromRows(participants, statements, rowPtr, cells)
+	if err != nil {
+		panic(err)
 	}
 	return m
 }
