@@ -91,25 +91,62 @@ func addVotes(t []tally, cols []int32, votes []Vote) {
 // prob is the probability of success with one pseudo-success and two pseudo-trials, so
 // that a statement with no votes sits at 1/2 rather than being undefined.
 func prob(success, trials int) float64 {
-	return float64(success+1) / float64(trials+2)
+	return ratio(success+1, trials+2)
 }
 
 // propTest is the one-proportion z-score of success against 1/2 (with pseudo-counts).
 func propTest(success, trials int) float64 {
-	n := float64(trials) + 1
-	return 2 * math.Sqrt(n) * ((float64(success)+1)/n - 0.5)
+	return 2 * root(trials+1) * (ratio(success+1, trials+1) - 0.5)
 }
 
 // twoPropTest is the z-score of the difference between the success rates s1/n1 and
 // s2/n2, every count increased by one.
 func twoPropTest(s1, s2, n1, n2 int) float64 {
-	a, b := float64(s1)+1, float64(s2)+1
-	m, n := float64(n1)+1, float64(n2)+1
-	pooled := (a + b) / (m + n)
+	pooled := ratio(s1+s2+2, n1+n2+2)
 	if pooled == 1 {
 		return 0
 	}
-	return (a/m - b/n) / math.Sqrt(pooled*(1-pooled)*(1/m+1/n))
+	return (ratio(s1+1, n1+1) - ratio(s2+1, n2+1)) / math.Sqrt(pooled*(1-pooled)*(ratio(1, n1+1)+ratio(1, n2+1)))
+}
+
+// smallCounts bounds the counts whose quotients and square roots are looked up
+// rather than computed. The statistics of a statement cost about twenty divisions
+// and four square roots, for every statement and group; in a large conversation
+// most statements have only a handful of votes, so nearly all of them are read
+// from these tables, which hold exactly the values the operations give.
+const smallCounts = 64
+
+var (
+	ratios = func() (t [smallCounts * smallCounts]float64) {
+		for y := range smallCounts {
+			for x := range smallCounts {
+				t[y*smallCounts+x] = float64(x) / float64(y)
+			}
+		}
+		return t
+	}()
+	roots = func() (t [smallCounts]float64) {
+		for x := range t {
+			t[x] = math.Sqrt(float64(x))
+		}
+		return t
+	}()
+)
+
+// ratio is float64(x) / float64(y) for counts x and y.
+func ratio(x, y int) float64 {
+	if uint(x) < smallCounts && uint(y) < smallCounts {
+		return ratios[y*smallCounts+x]
+	}
+	return float64(x) / float64(y)
+}
+
+// root is the square root of the count x.
+func root(x int) float64 {
+	if uint(x) < smallCounts {
+		return roots[x]
+	}
+	return math.Sqrt(float64(x))
 }
 
 // significant reports whether z passes the one-sided 90% test.
