@@ -90,22 +90,25 @@ func initClusters(points []point, k int) []kcluster {
 // strip holds no centre that could be nearer (sweep), which on 100 base clusters visits
 // a tenth of them.
 type lloyd struct {
-	pts     []point
-	ids     []int // cluster slots, in ascending id order
-	center  [][2]float64
-	alive   []bool
-	before  [][2]float64 // live centres before the last step, for the stopping rule
-	assign  []int32      // slot of each point; -1 before the first step
-	upper   []float64    // ≥ distance from the point to its centre
-	lower   []float64    // ≤ distance from the point to every other live centre
-	sx, sy  []float64
-	sw      []float64
-	delta   []float64
-	cc      []float64 // distances between centres, k x k (only when search does not sweep)
-	half    []float64
-	moved   []int32 // live slots whose centre moved in the last step
-	changed []bool  // per slot: the last step changed its members
-	count   []int   // per slot: members at the last step
+	pts    []point
+	ids    []int // cluster slots, in ascending id order
+	center [][2]float64
+	alive  []bool
+	before [][2]float64 // live centres before the last step, for the stopping rule
+	assign []int32      // slot of each point; -1 before the first step
+	upper  []float64    // ≥ distance from the point to its centre
+	lower  []float64    // ≤ distance from the point to every other live centre
+	sx, sy []float64
+	sw     []float64
+	delta  []float64
+	cc     []float64 // distances between centres, k x k (only when search does not sweep)
+	half   []float64
+	moved  []int32 // live slots whose centre moved in the last step
+	// nearMoved[c] is the distance from centre c to the nearest other centre
+	// that moved in the last step (+Inf when none did).
+	nearMoved []float64
+	changed   []bool // per slot: the last step changed its members
+	count     []int  // per slot: members at the last step
 	// beforeAssign is assign before the last step.
 	beforeAssign []int32
 	byX          []int32   // live slots sorted by centre x (then slot), for sweep
@@ -130,20 +133,21 @@ const boundSlack = 1e-9
 func newLloyd(points []point, clusters []kcluster, at pointIndex) *lloyd {
 	n, k := len(points), len(clusters)
 	l := &lloyd{
-		pts:     points,
-		ids:     make([]int, k),
-		center:  make([][2]float64, k),
-		alive:   make([]bool, k),
-		assign:  make([]int32, n),
-		upper:   make([]float64, n),
-		lower:   make([]float64, n),
-		sx:      make([]float64, k),
-		sy:      make([]float64, k),
-		sw:      make([]float64, k),
-		delta:   make([]float64, k),
-		half:    make([]float64, k),
-		changed: make([]bool, k),
-		count:   make([]int, k),
+		pts:       points,
+		ids:       make([]int, k),
+		center:    make([][2]float64, k),
+		alive:     make([]bool, k),
+		assign:    make([]int32, n),
+		upper:     make([]float64, n),
+		lower:     make([]float64, n),
+		sx:        make([]float64, k),
+		sy:        make([]float64, k),
+		sw:        make([]float64, k),
+		delta:     make([]float64, k),
+		half:      make([]float64, k),
+		changed:   make([]bool, k),
+		count:     make([]int, k),
+		nearMoved: make([]float64, k),
 	}
 	sorted := slices.Clone(clusters)
 	slices.SortStableFunc(sorted, func(a, b kcluster) int { return a.id - b.id })
@@ -421,6 +425,19 @@ func (l *lloyd) step() {
 			l.half[a] = 0.5 * slices.Min(cc[a*k:a*k+k])
 		}
 	}
+	if l.stepped {
+		for a, ok := range l.alive {
+			m := math.Inf(1)
+			if ok {
+				for _, c := range l.moved {
+					if int(c) != a {
+						m = min(m, dist2(l.center[a], l.center[c]))
+					}
+				}
+			}
+			l.nearMoved[a] = math.Sqrt(m)
+		}
+	}
 	first := !l.stepped
 	l.beforeAssign = append(l.beforeAssign[:0], l.assign...)
 	l.both(func(lo, hi int) { l.assignRange(lo, hi, max1, max2, arg1) })
@@ -511,7 +528,12 @@ func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
 			if int(a) == arg1 {
 				shift = max2
 			}
-			lo := l.lower[i] - shift
+			// Two lower bounds on the distance to every other centre: the last
+			// one less the largest shift (Hamerly's), and the last one itself
+			// for the centres that did not move, with, for those that did, their
+			// distance from a less u (triangle inequality). The second keeps a
+			// point near an unmoved neighbour settled while other centres creep.
+			lo := max(l.lower[i]-shift, min(l.lower[i], l.nearMoved[a]-u))
 			bound := max(lo, l.half[a]) // the builtin is inlined; no NaN can occur
 			if u*(1+boundSlack) < bound {
 				l.upper[i], l.lower[i] = u, lo
