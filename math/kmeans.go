@@ -94,19 +94,26 @@ type lloyd struct {
 	ids    []int // cluster slots, in ascending id order
 	center [][2]float64
 	alive  []bool
-	before [][2]float64 // live centres before the last step, for the stopping rule
-	assign []int32      // slot of each point; -1 before the first step
-	upper  []float64    // ≥ distance from the point to its centre
-	lower  []float64    // ≤ distance from the point to every other live centre
-	sx, sy []float64
-	sw     []float64
-	delta  []float64
-	cc     []float64 // distances between centres, k x k (only when search does not sweep)
-	half   []float64
-	moved  []int32 // live slots whose centre moved in the last step
+	before [][2]float64 // live centres before the first step, for the stopping rule
+	// sortedBefore holds the live centres before the last step, sorted, once
+	// stable has run; sortedSpare is a buffer for the next sort.
+	sortedBefore, sortedSpare [][2]float64
+	assign                    []int32   // slot of each point; -1 before the first step
+	upper                     []float64 // ≥ distance from the point to its centre
+	lower                     []float64 // ≤ distance from the point to every other live centre
+	sx, sy                    []float64
+	sw                        []float64
+	delta                     []float64
+	cc                        []float64 // distances between centres, k x k (only when search does not sweep)
+	half                      []float64
+	moved                     []int32 // live slots whose centre moved in the last step
 	// nearMoved[c] is the distance from centre c to the nearest other centre
 	// that moved in the last step (+Inf when none did).
 	nearMoved []float64
+	// nearestOf[c] is the nearest other live centre of c and near2[c] the squared
+	// distance to it, kept from step to step (when search sweeps).
+	nearestOf []int32
+	near2     []float64
 	changed   []bool // per slot: the last step changed its members
 	count     []int  // per slot: members at the last step
 	// beforeAssign is assign before the last step.
@@ -122,7 +129,7 @@ type lloyd struct {
 // whose bounds fail measures its distance to each of them instead of searching: after
 // the first steps of a warm start only some of the clusters still move (4-8 of 100
 // per step on the routed synthetic; on the conversation `agora gen` makes, 36-63 in
-// the first steps, then 4-32). A sweep there visits about 50 centres (290 ns), so
+// the first steps, then 4-32). A sweep there cost about 290 ns in the profile, so
 // measuring up to 64 costs less: the `agora gen` warm run took 13.4-15.0 ms with 64
 // against 14.3-16.5 ms with 32; 100 measured no better.
 const movedScan = 64
@@ -221,7 +228,12 @@ func (x pointIndex) get(id int) (int, bool) {
 }
 
 func (l *lloyd) liveCenters() [][2]float64 {
-	out := make([][2]float64, 0, len(l.center))
+	return l.liveCentersInto(make([][2]float64, 0, len(l.center)))
+}
+
+// liveCentersInto is liveCenters appended to out[:0].
+func (l *lloyd) liveCentersInto(out [][2]float64) [][2]float64 {
+	out = out[:0]
 	for c, ok := range l.alive {
 		if ok {
 			out = append(out, l.center[c])
@@ -358,7 +370,9 @@ func (l *lloyd) nearestFrom(pos [2]float64, a int, u float64) (int, float64, flo
 }
 
 func (l *lloyd) step() {
-	l.before = l.liveCenters()
+	if l.sortedBefore == nil {
+		l.before = l.liveCenters() // later steps' are kept sorted by stable
+	}
 	// Bounds move by at most the largest centre shift (the second largest for the
 	// points of the cluster that moved most).
 	max1, max2, arg1 := 0.0, 0.0, -1
@@ -382,29 +396,18 @@ func (l *lloyd) step() {
 	// within it of its own centre cannot be nearer to another one.
 	l.sortByX()
 	k := len(l.center)
+	nearMovedDone := false
 	if len(l.byX) >= sweepFrom {
 		// search sweeps, so only the nearest other centre of each is needed (the
 		// square root of the least squared distance is the least distance).
-		for a := range k {
-			l.half[a] = math.Inf(1)
+		if l.stepped && l.nearestOf != nil {
+			l.nearestAfterMoves()
+			nearMovedDone = true
+		} else {
+			l.nearestOfAll()
 		}
 		for a := range k {
-			if !l.alive[a] {
-				continue
-			}
-			for c := a + 1; c < k; c++ {
-				if !l.alive[c] {
-					continue
-				}
-				d := dist2(l.center[a], l.center[c])
-				if d < l.half[a] {
-					l.half[a] = d
-				}
-				if d < l.half[c] {
-					l.half[c] = d
-				}
-			}
-			l.half[a] = 0.5 * math.Sqrt(l.half[a])
+			l.half[a] = 0.5 * math.Sqrt(l.near2[a])
 		}
 	} else {
 		// nearestFrom prunes with every centre-to-centre distance.
@@ -427,7 +430,7 @@ func (l *lloyd) step() {
 			l.half[a] = 0.5 * slices.Min(cc[a*k:a*k+k])
 		}
 	}
-	if l.stepped {
+	if l.stepped && !nearMovedDone {
 		for a, ok := range l.alive {
 			m := math.Inf(1)
 			if ok {
@@ -491,6 +494,75 @@ func (l *lloyd) step() {
 		}
 		l.delta[c] = math.Sqrt(dist2(next, l.center[c]))
 		l.center[c] = next
+	}
+}
+
+// nearestOfAll sets, for every live centre, its nearest other live centre and
+// their squared distance (+Inf, -1 when it has none; dead slots too).
+func (l *lloyd) nearestOfAll() {
+	k := len(l.center)
+	if l.nearestOf == nil {
+		l.nearestOf, l.near2 = make([]int32, k), make([]float64, k)
+	}
+	for a := range k {
+		l.nearestOf[a], l.near2[a] = -1, math.Inf(1)
+	}
+	for a := range k {
+		if !l.alive[a] {
+			continue
+		}
+		for c := a + 1; c < k; c++ {
+			if !l.alive[c] {
+				continue
+			}
+			d := dist2(l.center[a], l.center[c])
+			if d < l.near2[a] {
+				l.nearestOf[a], l.near2[a] = int32(c), d
+			}
+			if d < l.near2[c] {
+				l.nearestOf[c], l.near2[c] = int32(a), d
+			}
+		}
+	}
+}
+
+// nearestAfterMoves is nearestOfAll after a step, from its values before it,
+// when only the centres in l.moved moved (and some may have died). A centre that
+// did not move, and whose nearest did not move or die, is still as far from the
+// others that did not move: its nearest is that one or the nearest of the moved
+// ones, the only distances measured. A centre that moved, or lost its nearest,
+// measures every other. The least squared distance is the same value either way,
+// so half is bit for bit what nearestOfAll gives. It also sets nearMoved.
+func (l *lloyd) nearestAfterMoves() {
+	for a, ok := range l.alive {
+		if !ok {
+			l.nearestOf[a], l.near2[a], l.nearMoved[a] = -1, math.Inf(1), math.Inf(1)
+			continue
+		}
+		mm, marg := math.Inf(1), int32(-1)
+		for _, c := range l.moved {
+			if int(c) != a {
+				if d := dist2(l.center[a], l.center[c]); d < mm {
+					mm, marg = d, c
+				}
+			}
+		}
+		l.nearMoved[a] = math.Sqrt(mm)
+		if n := l.nearestOf[a]; l.delta[a] == 0 && n >= 0 && l.alive[n] && l.delta[n] == 0 {
+			if mm < l.near2[a] {
+				l.nearestOf[a], l.near2[a] = marg, mm
+			}
+			continue
+		}
+		n2, narg := math.Inf(1), int32(-1)
+		for c, live := range l.alive {
+			if live && c != a {
+				if d := dist2(l.center[a], l.center[c]); d < n2 {
+					n2, narg = d, int32(c)
+				}
+			}
+		}
+		l.nearestOf[a], l.near2[a] = narg, n2
 	}
 }
 
@@ -582,8 +654,16 @@ func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
 
 // stable is Polis' stopping rule: the sorted centres before and after the last step
 // pair up within kmeansConvergence (only as many pairs as the shorter list has).
+//
+// It is called after every step: the centres it sorts are the next step's
+// centres before, so the next call reuses them instead of sorting them again.
 func (l *lloyd) stable() bool {
-	ca, cb := sortCenters(l.before), sortCenters(l.liveCenters())
+	ca := l.sortedBefore
+	if ca == nil {
+		ca = sortCenters(l.before)
+	}
+	cb := sortCenters(l.liveCentersInto(l.sortedSpare))
+	l.sortedBefore, l.sortedSpare = cb, ca[:0]
 	for i := range min(len(ca), len(cb)) {
 		if math.Sqrt(dist2(ca[i], cb[i])) >= kmeansConvergence {
 			return false

@@ -139,3 +139,54 @@ func TestKMeansEqualsPlainLloyd(t *testing.T) {
 		same("warm", kmeansWith(points, k, cold, baseMaxIters, trial%2 == 1), plainKMeans(points, k, cold, baseMaxIters))
 	}
 }
+
+// TestNearestAfterMovesEqualsFull checks that the centres' nearest-neighbour
+// distances a step keeps from the step before (nearestAfterMoves) are, bit for
+// bit, those measured afresh over every pair, through the warm runs of
+// TestKMeansEqualsPlainLloyd's kind where few centres move per step.
+func TestNearestAfterMovesEqualsFull(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	steps := 0
+	for trial := range 30 {
+		n := 500 + rng.IntN(3000)
+		points := make([]point, n)
+		for i := range points {
+			blob := float64(rng.IntN(4))
+			points[i] = point{id: i, pos: [2]float64{blob*3 + rng.NormFloat64()*2, blob + rng.NormFloat64()*2}, weight: 1}
+		}
+		last := kmeans(points, baseK, nil, baseMaxIters)
+		for i := range points {
+			if rng.IntN(4) == 0 {
+				points[i].pos[0] += rng.NormFloat64() * 0.3
+			}
+		}
+		at := newPointIndex(points)
+		l := newLloyd(points, cleanStart(points, at, last, baseK), at)
+		for range 30 {
+			centers, alive := slices.Clone(l.center), slices.Clone(l.alive)
+			incremental := l.stepped && l.nearestOf != nil
+			l.step()
+			if !incremental {
+				continue
+			}
+			steps++
+			for a := range centers {
+				want := math.Inf(1)
+				for c := range centers {
+					if c != a && alive[a] && alive[c] {
+						want = min(want, dist2(centers[a], centers[c]))
+					}
+				}
+				if l.near2[a] != want {
+					t.Fatalf("trial %d, centre %d: kept squared distance to the nearest %v, measured %v", trial, a, l.near2[a], want)
+				}
+			}
+			if l.stable() {
+				break
+			}
+		}
+	}
+	if steps == 0 {
+		t.Fatal("no step kept its neighbours' distances")
+	}
+}
