@@ -400,7 +400,9 @@ func (l *lloyd) step() {
 	if len(l.byX) >= sweepFrom {
 		// search sweeps, so only the nearest other centre of each is needed (the
 		// square root of the least squared distance is the least distance).
-		if l.stepped && l.nearestOf != nil {
+		// Keeping the nearest centres pays while few centres move: it measures
+		// k distances per moved centre, twice; all pairs are k²/2.
+		if l.stepped && l.nearestOf != nil && 4*len(l.moved) < len(l.byX) {
 			l.nearestAfterMoves()
 			nearMovedDone = true
 		} else {
