@@ -44,7 +44,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	}
 	w := getWorkspace()
 	defer putWorkspace(w)
-	d := newVoteDataIn(w, votes, toSet(in.ModeratedOut), toSet(in.Meta))
+	d := newVoteDataIn(w, votes, columnFlags(votes.statements, in.ModeratedOut), columnFlags(votes.statements, in.Meta))
 	d.parallel = in.Parallel
 	n, k := d.numRows(), d.numCols()
 
@@ -307,6 +307,33 @@ func unvoted(voted, listed []string) []string {
 		}
 	}
 	return out
+}
+
+// columnFlags reports, for each of statements, whether ids lists it (nil when ids
+// is empty). When ids come in the statements' order, as a conversation actor lists
+// its moderated-out opinions, one merge pass compares each statement with the next
+// id; otherwise every statement is looked up in a set of ids. (At 19,000 statements
+// the lookups took about a fifth of compressing the matrix.)
+func columnFlags(statements, ids []string) []bool {
+	if len(ids) == 0 {
+		return nil
+	}
+	flags := make([]bool, len(statements))
+	k := 0
+	for j, id := range statements {
+		if k < len(ids) && id == ids[k] {
+			flags[j] = true
+			k++
+		}
+	}
+	if k == len(ids) {
+		return flags
+	}
+	set := toSet(ids)
+	for j, id := range statements {
+		flags[j] = set[id]
+	}
+	return flags
 }
 
 func toSet(ids []string) map[string]bool {

@@ -418,3 +418,25 @@ func TestNewMatrixFromRows(t *testing.T) {
 		})
 	}
 }
+
+// TestColumnFlags checks both ways columnFlags finds the listed statements: the
+// merge pass when they come in column order, the set otherwise.
+func TestColumnFlags(t *testing.T) {
+	statements := []string{"a", "b", "c", "d", "e"}
+	for _, tc := range []struct {
+		name string
+		ids  []string
+		want []bool
+	}{
+		{"none", nil, nil},
+		{"in order", []string{"b", "d", "e"}, []bool{false, true, false, true, true}},
+		{"out of order", []string{"d", "b"}, []bool{false, true, false, true, false}},
+		{"unknown ids", []string{"b", "x"}, []bool{false, true, false, false, false}},
+		{"repeated", []string{"c", "c"}, []bool{false, false, true, false, false}},
+		{"all", []string{"a", "b", "c", "d", "e"}, []bool{true, true, true, true, true}},
+	} {
+		if got := columnFlags(statements, tc.ids); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

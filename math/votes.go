@@ -40,12 +40,23 @@ type voteData struct {
 // moderated-out statements the centered entries are the raw cells', so they share
 // the raw column and row tables.
 func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
-	return newVoteDataIn(new(workspace), m, modOut, meta)
+	flags := func(set map[string]bool) []bool {
+		if len(set) == 0 {
+			return nil
+		}
+		out := make([]bool, len(m.statements))
+		for j, id := range m.statements {
+			out[j] = set[id]
+		}
+		return out
+	}
+	return newVoteDataIn(new(workspace), m, flags(modOut), flags(meta))
 }
 
-// newVoteDataIn is newVoteData with its arrays taken from w: the voteData must not
-// be used once w is reused.
-func newVoteDataIn(w *workspace, m *Matrix, modOut, meta map[string]bool) *voteData {
+// newVoteDataIn is newVoteData with its arrays taken from w (the voteData must not
+// be used once w is reused) and the moderated-out and meta statements flagged per
+// column of m (nil: none).
+func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 	nAll := len(m.statements)
 	sum, cnt := buffer(&w.sum, nAll), buffer(&w.cnt, nAll)
 	clear(sum)
@@ -90,8 +101,8 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta map[string]bool) *voteD
 		d.statements = append(d.statements, id)
 		// Most conversations have few moderated or meta statements: skip hashing
 		// every id when there are none.
-		isMeta := len(meta) > 0 && meta[id]
-		out := isMeta || (len(modOut) > 0 && modOut[id])
+		isMeta := meta != nil && meta[j]
+		out := isMeta || (modOut != nil && modOut[j])
 		d.modOut = append(d.modOut, out)
 		d.meta = append(d.meta, isMeta)
 		mean := 0.0
@@ -123,26 +134,34 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta map[string]bool) *voteD
 		copy(d.seen, d.voteCount)
 		return d
 	}
-	d.cRowPtr = make([]int, 1, n+1)
-	d.cCol = make([]int32, 0, len(d.col))
-	d.cVal = buffer(&w.cVal, len(d.col))[:0]
+	// Every cell is written at the next free place, which only moves on when the
+	// cell's column is kept: no branch on the column, which the votes make
+	// unpredictable. A moderated-out column's mean is 0.
+	keep := buffer(&w.keep, len(d.modOut))
+	for j, out := range d.modOut {
+		keep[j] = 1
+		if out {
+			keep[j] = 0
+		}
+	}
+	cRowPtr, cCol, cVal := buffer(&w.cRowPtr, n+1), buffer(&w.cCol, len(d.col)), buffer(&w.cVal, len(d.col))
+	cRowPtr[0] = 0
+	q := 0
 	for i := range n {
 		lo, hi := d.rowPtr[i], d.rowPtr[i+1]
-		active := 0
+		start := q
 		for p := lo; p < hi; p++ {
 			j := d.col[p]
-			if d.modOut[j] {
-				continue
-			}
-			active++
-			d.cCol = append(d.cCol, j)
-			d.cVal = append(d.cVal, float64(d.vote[p])-d.mean[j])
+			cCol[q] = j
+			cVal[q] = float64(d.vote[p]) - d.mean[j]
+			q += int(keep[j])
 		}
 		// A moderated-out column is zeroed in every cell, missing ones included, so it
 		// counts as seen for everybody.
-		d.seen[i] = active + d.nModOut
-		d.cRowPtr = append(d.cRowPtr, len(d.cCol))
+		d.seen[i] = q - start + d.nModOut
+		cRowPtr[i+1] = q
 	}
+	d.cRowPtr, d.cCol, d.cVal = cRowPtr, cCol[:q:q], cVal[:q:q]
 	return d
 }
 

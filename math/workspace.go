@@ -12,6 +12,9 @@ type workspace struct {
 	col     []int32
 	vote    []Vote
 	cVal    []float64
+	cCol    []int32
+	cRowPtr []int
+	keep    []int32
 	rowPtr  []int
 	counts  []int
 	sum     []float64
@@ -67,7 +70,7 @@ const maxIdleWorkspace = 32 << 20
 
 // bytes returns the memory w holds.
 func (w *workspace) bytes() int {
-	n := 4*cap(w.col) + cap(w.vote) + 8*cap(w.cVal) + 8*cap(w.rowPtr) + 8*cap(w.counts) +
+	n := 4*cap(w.col) + cap(w.vote) + 8*cap(w.cVal) + 4*cap(w.cCol) + 8*cap(w.cRowPtr) + 4*cap(w.keep) + 8*cap(w.rowPtr) + 8*cap(w.counts) +
 		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 12*cap(w.tallies) + 8*cap(w.slab)
 	return n
 }
