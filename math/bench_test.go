@@ -119,7 +119,7 @@ func BenchmarkBaseKMeansProductionSize(b *testing.B) {
 		rowOf[id] = i
 	}
 	var pts []point
-	for i, in := range inConv(d, toSet(prev.InConv)) {
+	for i, in := range inConvByID(d, toSet(prev.InConv)) {
 		if in {
 			pts = append(pts, point{id: i, pos: pos[i], weight: 1})
 		}
@@ -155,10 +155,10 @@ func BenchmarkStagesProductionSize(b *testing.B) {
 	b.Run("tallies", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			tallies(d, clusterable, member, groups)
+			tallies(d.w, d, clusterable, member, groups)
 		}
 	})
-	_, _, grouped, per := tallies(d, clusterable, member, groups)
+	_, _, grouped, per := tallies(d.w, d, clusterable, member, groups)
 	b.Run("representatives", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

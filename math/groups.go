@@ -58,7 +58,7 @@ func clusterParticipants(pos [][2]float64, in []bool, prevBase []kcluster, prevG
 	for k := 2; k <= maxK; k++ {
 		cl := kmeans(gpts, k, prevGroups[k], groupMaxIters)
 		out.byK[k] = cl
-		score := silhouetteOf(gpts, cl, dist)
+		score := silhouette(gpts, cl, dist)
 		if out.k == 0 || score >= bestScore {
 			out.k, bestScore = k, score
 		}

@@ -13,20 +13,11 @@ const (
 )
 
 // inConv decides which participants are clustered and feed the group statistics. The
-// set is monotone: everyone in prev (by id) who still has a vote stays in, so a
-// participant never drops out of the map because others joined. Then every participant
-// with at least min(7, K) votes is added, and if fewer than 15 are in, the most active
-// remaining voters (ties in row order) fill it up to 15.
-func inConv(d *voteData, prev map[string]bool) []bool {
-	wasIn := make([]bool, d.numRows())
-	for i, id := range d.participants {
-		wasIn[i] = prev[id]
-	}
-	return inConvRows(d, wasIn)
-}
-
-// inConvRows is inConv with the previous set given by row (wasIn[i]).
-func inConvRows(d *voteData, wasIn []bool) []bool {
+// set is monotone: everyone in the previous set (wasIn[i] for row i) who still has a
+// vote stays in, so a participant never drops out of the map because others joined.
+// Then every participant with at least min(7, K) votes is added, and if fewer than 15
+// are in, the most active remaining voters (ties in row order) fill it up to 15.
+func inConv(d *voteData, wasIn []bool) []bool {
 	n := d.numRows()
 	in := make([]bool, n)
 	threshold := min(inConvMinVotes, d.numCols())

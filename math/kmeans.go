@@ -95,18 +95,18 @@ type lloyd struct {
 	center [][2]float64
 	alive  []bool
 	before [][2]float64 // live centres before the first step, for the stopping rule
+	assign []int32      // slot of each point; -1 before the first step
+	upper  []float64    // ≥ distance from the point to its centre
+	lower  []float64    // ≤ distance from the point to every other live centre
+	sx, sy []float64
+	sw     []float64
+	delta  []float64
+	cc     []float64 // distances between centres, k x k (only when search does not sweep)
+	half   []float64
+	moved  []int32 // live slots whose centre moved in the last step
 	// sortedBefore holds the live centres before the last step, sorted, once
 	// stable has run; sortedSpare is a buffer for the next sort.
 	sortedBefore, sortedSpare [][2]float64
-	assign                    []int32   // slot of each point; -1 before the first step
-	upper                     []float64 // ≥ distance from the point to its centre
-	lower                     []float64 // ≤ distance from the point to every other live centre
-	sx, sy                    []float64
-	sw                        []float64
-	delta                     []float64
-	cc                        []float64 // distances between centres, k x k (only when search does not sweep)
-	half                      []float64
-	moved                     []int32 // live slots whose centre moved in the last step
 	// nearMoved[c] is the distance from centre c to the nearest other centre
 	// that moved in the last step (+Inf when none did).
 	nearMoved []float64
@@ -436,11 +436,7 @@ func (l *lloyd) step() {
 		for a, ok := range l.alive {
 			m := math.Inf(1)
 			if ok {
-				for _, c := range l.moved {
-					if int(c) != a {
-						m = min(m, dist2(l.center[a], l.center[c]))
-					}
-				}
+				m, _ = l.nearestMoved(a)
 			}
 			l.nearMoved[a] = math.Sqrt(m)
 		}
@@ -541,14 +537,7 @@ func (l *lloyd) nearestAfterMoves() {
 			l.nearestOf[a], l.near2[a], l.nearMoved[a] = -1, math.Inf(1), math.Inf(1)
 			continue
 		}
-		mm, marg := math.Inf(1), int32(-1)
-		for _, c := range l.moved {
-			if int(c) != a {
-				if d := dist2(l.center[a], l.center[c]); d < mm {
-					mm, marg = d, c
-				}
-			}
-		}
+		mm, marg := l.nearestMoved(a)
 		l.nearMoved[a] = math.Sqrt(mm)
 		if n := l.nearestOf[a]; l.delta[a] == 0 && n >= 0 && l.alive[n] && l.delta[n] == 0 {
 			if mm < l.near2[a] {
@@ -566,6 +555,20 @@ func (l *lloyd) nearestAfterMoves() {
 		}
 		l.nearestOf[a], l.near2[a] = narg, n2
 	}
+}
+
+// nearestMoved returns the squared distance from centre a to the nearest other
+// centre that moved in the last step, and that centre (+Inf, -1 when none did).
+func (l *lloyd) nearestMoved(a int) (float64, int32) {
+	mm, marg := math.Inf(1), int32(-1)
+	for _, c := range l.moved {
+		if int(c) != a {
+			if d := dist2(l.center[a], l.center[c]); d < mm {
+				mm, marg = d, c
+			}
+		}
+	}
+	return mm, marg
 }
 
 // kmeansParallelPoints is the number of points from which a step's assignment is
@@ -840,13 +843,6 @@ func dist2(a, b [2]float64) float64 {
 	return dx*dx + dy*dy
 }
 
-// silhouette returns the mean silhouette coefficient of the clustering of points
-// (unweighted, Euclidean), Polis' criterion for the number of groups. A point alone in
-// its cluster scores 0.
-func silhouette(points []point, clusters []kcluster) float64 {
-	return silhouetteOf(points, clusters, pairDistances(points))
-}
-
 // pairDistances returns the distances between the points, dist[i*n+j] for points i
 // and j, computed once for the silhouettes of every k.
 func pairDistances(points []point) []float64 {
@@ -861,8 +857,11 @@ func pairDistances(points []point) []float64 {
 	return dist
 }
 
-// silhouetteOf is silhouette with the distances between the points given.
-func silhouetteOf(points []point, clusters []kcluster, dist []float64) float64 {
+// silhouette returns the mean silhouette coefficient of the clustering of points
+// (unweighted, Euclidean), Polis' criterion for the number of groups, from the
+// distances between the points (pairDistances). A point alone in its cluster
+// scores 0.
+func silhouette(points []point, clusters []kcluster, dist []float64) float64 {
 	at := newPointIndex(points)
 	n := len(points)
 	members := make([][]int, len(clusters))

@@ -191,7 +191,7 @@ func checkInConv(t *testing.T, r *polisRun) {
 	}
 
 	d := newVoteData(r.f.matrix(t), toSet(r.f.modOut), toSet(r.f.meta))
-	cold := inConv(d, nil)
+	cold := inConvByID(d, nil)
 	threshold := min(inConvMinVotes, d.numCols())
 	polisIn := toSet(want)
 	n := 0

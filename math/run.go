@@ -87,7 +87,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 			wasIn[row] = true
 		}
 	}
-	clusterable := inConvRows(d, wasIn)
+	clusterable := inConv(d, wasIn)
 	var start []kcluster
 	if prev.indexed() {
 		start = baseFromPositions(prev.BaseClusters, prev.baseAt, prevRows)
@@ -121,7 +121,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	if groupOK {
 		nGroups = len(cl.groups)
 	}
-	everyone, clustered, inGroups, per := talliesIn(w, d, clusterable, member, nGroups)
+	everyone, clustered, inGroups, per := tallies(w, d, clusterable, member, nGroups)
 
 	r := &Result{
 		VotesIncluded:     votes.NumVotes(),
@@ -311,22 +311,18 @@ func unvoted(voted, listed []string) []string {
 
 // columnFlags reports, for each of statements, whether ids lists it (nil when ids
 // is empty). When ids come in the statements' order, as a conversation actor lists
-// its moderated-out opinions, one merge pass compares each statement with the next
-// id; otherwise every statement is looked up in a set of ids. (At 19,000 statements
+// its moderated-out opinions, one merge pass (rowsInOrder) finds them; otherwise
+// every statement is looked up in a set of ids. (At 19,000 statements
 // the lookups took about a fifth of compressing the matrix.)
 func columnFlags(statements, ids []string) []bool {
 	if len(ids) == 0 {
 		return nil
 	}
 	flags := make([]bool, len(statements))
-	k := 0
-	for j, id := range statements {
-		if k < len(ids) && id == ids[k] {
+	if cols, ok := rowsInOrder(ids, statements); ok {
+		for _, j := range cols {
 			flags[j] = true
-			k++
 		}
-	}
-	if k == len(ids) {
 		return flags
 	}
 	set := toSet(ids)

@@ -25,16 +25,13 @@ type tally struct{ a, d, s int32 }
 // tallies counts the raw votes of every statement in one pass over the votes: by
 // everyone, by the clustered participants (clusterable[i]) and by each of the groups
 // (member[i] is the group index of row i, or -1; a group's members are clustered),
-// and by the groups together (grouped). The tables share one allocation.
-func tallies(d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
-	return talliesIn(new(workspace), d, clusterable, member, groups)
-}
-
-// talliesIn is tallies with the tables in w. Each row's votes are counted once, in
-// the table of its group (or of the clustered participants outside any group, or of
-// the others); the clustered and everyone tables are then sums of those tables, far
-// cheaper than two more scatters over every vote.
-func talliesIn(w *workspace, d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
+// and by the groups together (grouped). The tables share one allocation, in w.
+//
+// Each row's votes are counted once, in the table of its group (or of the clustered
+// participants outside any group, or of the others); the clustered and everyone
+// tables are then sums of those tables, far cheaper than two more scatters over
+// every vote.
+func tallies(w *workspace, d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
 	k := d.numCols()
 	all := buffer(&w.tallies, k*(5+groups))
 	clear(all)
