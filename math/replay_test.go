@@ -47,10 +47,7 @@ func reloaded(st *State) *State {
 	if st == nil {
 		return nil
 	}
-	c := *st
-	c.GroupClusterings = nil
-	c.Smoother = KSmoother{}
-	return &c
+	return &State{StatementIDs: st.StatementIDs, Components: st.Components, InConv: st.InConv, BaseClusters: st.BaseClusters}
 }
 
 // replayHistory replays the votes batch by batch as Polis' worker saw them, each Run

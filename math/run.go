@@ -122,6 +122,12 @@ func Run(in Input, prev *State) (*Result, *State) {
 		nGroups = len(cl.groups)
 	}
 	everyone, clustered, inGroups, per := tallies(w, d, clusterable, member, nGroups)
+	cache := prev.stats.Swap(nil)
+	var reps [][]Representative
+	if groupOK {
+		cache = cache.ready(nGroups, len(votes.statements))
+		reps = cache.groupStats(d, per, inGroups)
+	}
 
 	r := &Result{
 		VotesIncluded:     votes.NumVotes(),
@@ -151,7 +157,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 				ID:             grp.id,
 				Size:           size,
 				Center:         grp.center,
-				Representative: representatives(d, per[g], inGroups),
+				Representative: reps[g],
 			})
 		}
 	}
@@ -168,7 +174,11 @@ func Run(in Input, prev *State) (*Result, *State) {
 		return g
 	}
 	for j, id := range d.statements {
-		ga, gd := groupAwareConsensus(per, j)
+		ga, gd := 1.0, 1.0 // without groups, the empty product
+		if groupOK {
+			gac := cache.gac[d.matCol[j]]
+			ga, gd = gac[0], gac[1]
+		}
 		o := Opinion{
 			OpinionID:   id,
 			X:           spos[j][0],
@@ -224,6 +234,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 		Smoother:         cl.smooth,
 		GroupClusterings: map[int][]GroupCluster{},
 	}
+	next.stats.Store(cache)
 	posOf := make([]int32, n) // row -> position in next.InConv
 	for i, id := range d.participants {
 		if clusterable[i] {

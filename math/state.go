@@ -1,14 +1,21 @@
 package polismath
 
+import "sync/atomic"
+
 // State is what one Run hands to the next one of the same conversation, so that the
 // analysis evolves smoothly instead of being recomputed from scratch: the PCA restarts
 // from the previous components (a few products instead of hundreds), the clusterings
 // restart from the previous clusters (group ids stay stable), the in-conversation set
 // only grows, and the number of groups changes only when a new k has won several
-// updates in a row. A State is never modified by Run; callers may share it freely,
-// and treat its fields as read-only (a different warm start is a new State, as the
-// fixture tests build from Polis' clusters). The zero State (or nil) means a cold
-// start.
+// updates in a row. Run never changes what a State's fields hold; callers may share
+// it freely, and treat its fields as read-only (a different warm start is a new State,
+// as the fixture tests build from Polis' clusters). The zero State (or nil) means a
+// cold start.
+//
+// A State also caches per-statement statistics of its run, which the next run updates
+// in place instead of copying megabytes: the first Run given a State takes them over.
+// Another Run from the same State computes them afresh, with the same result, more
+// slowly; Clone gives each of several runs its own copy.
 type State struct {
 	// StatementIDs are the columns the Components are aligned with.
 	StatementIDs []string `json:"statement_ids"`
@@ -30,6 +37,25 @@ type State struct {
 	// that the next Run finds them without hashing their ids (a State made
 	// otherwise, without it, is read by id).
 	baseAt [][]int32
+
+	// stats is the statistics cache, until a Run takes it.
+	stats atomic.Pointer[statCache]
+}
+
+// Clone returns a State equal to s, with its own copy of the statistics cache, so
+// that it can start a run of its own (the fields, read-only, are shared).
+func (s *State) Clone() *State {
+	c := &State{
+		StatementIDs:     s.StatementIDs,
+		Components:       s.Components,
+		InConv:           s.InConv,
+		BaseClusters:     s.BaseClusters,
+		GroupClusterings: s.GroupClusterings,
+		Smoother:         s.Smoother,
+		baseAt:           s.baseAt,
+	}
+	c.stats.Store(s.stats.Load().clone())
+	return c
 }
 
 // BaseCluster is one fine-grained cluster of participants. Polis first condenses the

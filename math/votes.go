@@ -6,6 +6,7 @@ package polismath
 type voteData struct {
 	participants []string // active rows
 	statements   []string // active columns
+	matCol       []int32  // per active column: its column in the Matrix
 	unused       []string // the Matrix's other columns: statements without a vote
 	modOut       []bool   // per column: moderated out or meta, so zeroed for the PCA
 	meta         []bool   // per column: meta statement (priority 49)
@@ -91,6 +92,7 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 	d.meta = make([]bool, 0, nAll)
 	d.mean = make([]float64, 0, nAll)
 	colMap := buffer(&w.colMap, nAll)
+	d.matCol = buffer(&w.matCol, nAll)[:0]
 	for j, id := range m.statements {
 		if cnt[j] == 0 {
 			colMap[j] = -1
@@ -99,6 +101,7 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 		}
 		colMap[j] = int32(len(d.statements))
 		d.statements = append(d.statements, id)
+		d.matCol = append(d.matCol, int32(j))
 		// Most conversations have few moderated or meta statements: skip hashing
 		// every id when there are none.
 		isMeta := meta != nil && meta[j]

@@ -193,11 +193,11 @@ func TestWarmStartFindsPreviousClustersByPositionOrByID(t *testing.T) {
 	if !st.indexed() {
 		t.Fatal("Run made a State without positions")
 	}
-	byID := *st
+	byID := st.Clone()
 	byID.baseAt = nil
 	full := Input{Votes: synthMatrix(votes, len(votes))}
 	a, _ := Run(full, st)
-	b, _ := Run(full, &byID)
+	b, _ := Run(full, byID)
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	if string(ja) != string(jb) {
@@ -230,7 +230,7 @@ func TestWarmStartFindsPreviousClustersByPositionOrByID(t *testing.T) {
 		t.Fatal("the reversed rows matched in order")
 	}
 	c, _ := Run(Input{Votes: m}, st)
-	d, _ := Run(Input{Votes: m}, &byID)
+	d, _ := Run(Input{Votes: m}, byID)
 	jc, _ := json.Marshal(c)
 	jd, _ := json.Marshal(d)
 	if string(jc) != string(jd) {

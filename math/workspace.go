@@ -20,6 +20,7 @@ type workspace struct {
 	sum     []float64
 	cnt     []int32
 	colMap  []int32
+	matCol  []int32
 	tallies []tally
 
 	// slab serves floats; used counts what this run asked for, so that the next run
@@ -71,7 +72,7 @@ const maxIdleWorkspace = 32 << 20
 // bytes returns the memory w holds.
 func (w *workspace) bytes() int {
 	n := 4*cap(w.col) + cap(w.vote) + 8*cap(w.cVal) + 4*cap(w.cCol) + 8*cap(w.cRowPtr) + 4*cap(w.keep) + 8*cap(w.rowPtr) + 8*cap(w.counts) +
-		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 12*cap(w.tallies) + 8*cap(w.slab)
+		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 4*cap(w.matCol) + 12*cap(w.tallies) + 8*cap(w.slab)
 	return n
 }
 
