@@ -40,24 +40,17 @@ func projectParticipants(d *voteData, comps [][]float64) [][2]float64 {
 	return out
 }
 
-// projectStatements returns, for each statement, the position of a virtual participant
-// who agreed with it and saw nothing else, and its extremity (distance from the origin).
-// The extremity says how strongly a statement separates the opinion groups, and feeds
-// the comment priority.
-func projectStatements(d *voteData, comps [][]float64) (pos [][2]float64, extremity []float64) {
-	k := d.numCols()
-	scale := math.Sqrt(float64(k))
-	pos = make([][2]float64, k)
-	extremity = make([]float64, k)
-	for j := range k {
-		if d.modOut[j] {
-			continue
-		}
-		f := scale * (1 - d.mean[j])
-		for c := range min(2, len(comps)) {
-			pos[j][c] = f * comps[c][j]
-		}
-		extremity[j] = math.Hypot(pos[j][0], pos[j][1])
+// statementPosition returns the position of a virtual participant who agreed with
+// statement j and saw nothing else, and the statement's extremity (distance from the
+// origin). The extremity says how strongly a statement separates the opinion groups,
+// and feeds the comment priority. A moderated-out statement sits at the origin.
+func statementPosition(d *voteData, comps [][]float64, j int) (pos [2]float64, extremity float64) {
+	if d.modOut[j] {
+		return pos, 0
 	}
-	return pos, extremity
+	f := math.Sqrt(float64(d.numCols())) * (1 - d.mean[j])
+	for c := range min(2, len(comps)) {
+		pos[c] = f * comps[c][j]
+	}
+	return pos, math.Hypot(pos[0], pos[1])
 }

@@ -55,7 +55,6 @@ func Run(in Input, prev *State) (*Result, *State) {
 		copy(comps, res.comps)
 	}
 	pos := projectParticipants(d, comps)
-	spos, extremity := projectStatements(d, comps)
 
 	// Clustering of the in-conversation participants. The previous ones are
 	// found in the rows by one merge pass when they kept their order (they do:
@@ -179,12 +178,13 @@ func Run(in Input, prev *State) (*Result, *State) {
 			gac := cache.gac[d.matCol[j]]
 			ga, gd = gac[0], gac[1]
 		}
+		spos, extremity := statementPosition(d, comps, j)
 		o := Opinion{
 			OpinionID:   id,
-			X:           spos[j][0],
-			Y:           spos[j][1],
-			Extremity:   extremity[j],
-			Priority:    priority(clustered[j], extremity[j], d.meta[j]),
+			X:           spos[0],
+			Y:           spos[1],
+			Extremity:   extremity,
+			Priority:    priority(clustered[j], extremity, d.meta[j]),
 			GACAgree:    ga,
 			GACDisagree: gd,
 		}
