@@ -162,15 +162,26 @@ func Run(in Input, prev *State) (*Result, *State) {
 	}
 
 	unvotedIDs := unvotedOf(d, votes, in.Statements)
-	r.Opinions = make([]Opinion, 0, k+len(unvotedIDs))
+	r.Opinions = make([]Opinion, k+len(unvotedIDs))
 	// Every opinion's per-group votes share one backing array: one allocation per
-	// run instead of one per opinion.
+	// run instead of one per opinion. Opinion i's are groupVotes[i*nc:(i+1)*nc],
+	// filled group by group (the unvoted statements' counts are zero).
 	nc := len(r.Clusters)
-	groupVotes := make([]GroupVotes, 0, (k+len(unvotedIDs))*nc)
-	groupsOf := func() []GroupVotes {
-		g := groupVotes[len(groupVotes) : len(groupVotes)+nc : len(groupVotes)+nc]
-		groupVotes = groupVotes[:len(groupVotes)+nc]
-		return g
+	groupVotes := make([]GroupVotes, len(r.Opinions)*nc)
+	for g, c := range r.Clusters {
+		id := int32(c.ID)
+		for j, t := range per[g] {
+			groupVotes[j*nc+g] = GroupVotes{Cluster: id, Agree: t.a, Disagree: t.d, Pass: t.s - t.a - t.d}
+		}
+		for j := k; j < len(r.Opinions); j++ {
+			groupVotes[j*nc+g].Cluster = id
+		}
+	}
+	groupsOf := func(i int) []GroupVotes {
+		if nc == 0 {
+			return nil
+		}
+		return groupVotes[i*nc : i*nc+nc : i*nc+nc]
 	}
 	for j, id := range d.statements {
 		ga, gd := 1.0, 1.0 // without groups, the empty product
@@ -179,7 +190,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 			ga, gd = gac[0], gac[1]
 		}
 		spos, extremity := statementPosition(d, comps, j)
-		o := Opinion{
+		r.Opinions[j] = Opinion{
 			OpinionID:   id,
 			X:           spos[0],
 			Y:           spos[1],
@@ -187,31 +198,16 @@ func Run(in Input, prev *State) (*Result, *State) {
 			Priority:    priority(clustered[j], extremity, d.meta[j]),
 			GACAgree:    ga,
 			GACDisagree: gd,
+			Groups:      groupsOf(j),
 		}
-		if nc > 0 {
-			o.Groups = groupsOf()
-			for g, grp := range r.Clusters {
-				t := per[g][j]
-				o.Groups[g] = GroupVotes{Cluster: int32(grp.ID), Agree: t.a, Disagree: t.d, Pass: t.s - t.a - t.d}
-			}
-		}
-		r.Opinions = append(r.Opinions, o)
 	}
 	meta := toSet(in.Meta)
-	for _, id := range unvotedIDs {
-		unseen := prob(0, 0)
-		gac := 1.0
-		for range r.Clusters {
-			gac *= unseen
-		}
-		o := Opinion{OpinionID: id, Priority: priority(tally{}, 0, meta[id]), GACAgree: gac, GACDisagree: gac}
-		if nc > 0 {
-			o.Groups = groupsOf()
-			for g, grp := range r.Clusters {
-				o.Groups[g] = GroupVotes{Cluster: int32(grp.ID)}
-			}
-		}
-		r.Opinions = append(r.Opinions, o)
+	unseen := 1.0 // the group-aware consensus of a statement no group voted on
+	for range r.Clusters {
+		unseen *= prob(0, 0)
+	}
+	for u, id := range unvotedIDs {
+		r.Opinions[k+u] = Opinion{OpinionID: id, Priority: priority(tally{}, 0, meta[id]), GACAgree: unseen, GACDisagree: unseen, Groups: groupsOf(k + u)}
 	}
 
 	r.Participants = make([]Participant, n)
