@@ -30,7 +30,7 @@ type statCache struct {
 	gac [][2]float64
 }
 
-// noKey matches no tally: a column without cached figures.
+// noKey marks a column without cached figures; it matches nothing, not even itself.
 const noKey = ^uint64(0)
 
 // tallyKey packs a tally in 64 bits, 21 per count. A group of over two million
@@ -156,7 +156,7 @@ func (c *statCache) groupStats(d *voteData, per [][]tally, grouped []tally) [][]
 		key, figs := c.key[mc*groups:mc*groups+groups], c.figs[mc*groups:mc*groups+groups]
 		all := grouped[j]
 		for g, t := range per {
-			if key[g] == tallyKey(t[j]) {
+			if k := tallyKey(t[j]); k == key[g] && k != noKey {
 				continue
 			}
 			// Changed: compute the column's figures for every group.

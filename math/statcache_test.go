@@ -363,3 +363,25 @@ func TestSelectionBreaksRoundedTiesExactly(t *testing.T) {
 		t.Fatalf("the best agreed statement is %+v, want s1", got[0])
 	}
 }
+
+// TestStatCacheRecomputesHugeTallies: counts too large to pack in a key (over two
+// million voters of a group on one statement) are never taken as unchanged.
+func TestStatCacheRecomputesHugeTallies(t *testing.T) {
+	const big = 3 << 21
+	d := &voteData{statements: []string{"s0", "s1"}, matCol: []int32{0, 1}, modOut: make([]bool, 2)}
+	c := (*statCache)(nil).ready(2, 2)
+	for _, in := range [][]tally{
+		{{big, 0, big}, {0, big, big}},
+		{{0, big, big}, {big, 0, big}}, // the same keys (none), other tallies
+	} {
+		other := []tally{{big, big, 2 * big}, {big, big, 2 * big}}
+		all := make([]tally, 2)
+		for j := range all {
+			all[j] = tally{in[j].a + other[j].a, in[j].d + other[j].d, in[j].s + other[j].s}
+		}
+		got := c.groupStats(d, [][]tally{in, other}, all)[0]
+		if want := plainRepresentatives(d, in, all); !slices.Equal(got, want) {
+			t.Fatalf("got %+v\nthe plain selection %+v", got, want)
+		}
+	}
+}
