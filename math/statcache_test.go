@@ -36,7 +36,9 @@ func TestStatCacheEqualsFresh(t *testing.T) {
 					}
 					in.Meta = ids[:1]
 				case 10: // the same votes, the statements in reverse order
-					in.Votes = reversedColumns(t, in.Votes)
+					in.Votes = reversedColumns(t, in.Votes, false)
+				case 11: // a statement deleted: the columns after it move left
+					in.Votes = reversedColumns(t, reversedColumns(t, in.Votes, true), false)
 				}
 				bare := (*State)(nil)
 				if st != nil {
@@ -70,14 +72,21 @@ func TestStatCacheEqualsFresh(t *testing.T) {
 	}
 }
 
-// reversedColumns returns m with its statements listed in reverse order.
-func reversedColumns(t *testing.T, m *Matrix) *Matrix {
+// reversedColumns returns m with its statements listed in reverse order, the
+// last one (first in the result) deleted when drop is set.
+func reversedColumns(t *testing.T, m *Matrix, drop bool) *Matrix {
 	t.Helper()
 	ids := m.Statements()
 	slices.Reverse(ids)
+	if drop {
+		ids[0] = "" // NewMatrixFromRows drops a deleted statement's cells
+	}
 	col := make(map[string]int32, len(ids))
 	for j, id := range ids {
 		col[id] = int32(j)
+	}
+	if drop {
+		col[m.Statements()[len(ids)-1]] = 0 // its cells go to the deleted column
 	}
 	participants := m.Participants()
 	rowPtr := []int{0}
