@@ -139,9 +139,9 @@ func BenchmarkBaseKMeansProductionSize(b *testing.B) {
 
 // BenchmarkStagesProductionSize isolates the linear stages of a run on the routed
 // production-size conversation: compressing the Matrix, counting the tallies, and
-// selecting every group's representative statements (with and without the figures of
-// a previous run), for four groups taking every fourth participant (so that every statement has votes in every group, the
-// selection's heaviest case).
+// selecting every group's representative statements (with and without the figures
+// of a previous run), for four groups taking every fourth participant (so that every
+// statement has votes in every group, the selection's heaviest case).
 func BenchmarkStagesProductionSize(b *testing.B) {
 	votes := synthRouted(42, prodParticipants, prodStatements, prodVotes, prodGroups, 0.85)
 	m := synthMatrix(votes, len(votes))
