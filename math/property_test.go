@@ -258,7 +258,23 @@ func FuzzRun(f *testing.F) {
 		}
 		res, st := Run(in, nil)
 		checkInvariants(t, in, res, st)
+		bare := st.Clone()
+		bare.stats.Store(nil)
 		res2, st2 := Run(in, st)
 		checkInvariants(t, in, res2, st2)
+		// The run that updated the cached statistics equals one computing them.
+		fresh, _ := Run(in, bare)
+		if j2, jf := mustJSON(t, res2), mustJSON(t, fresh); j2 != jf {
+			t.Fatalf("a warm run with cached statistics differs from one without:\n%s\n%s", j2, jf)
+		}
 	})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
