@@ -115,14 +115,17 @@ type lloyd struct {
 	nearestOf []int32
 	near2     []float64
 	changed   []bool // per slot: the last step changed its members
-	count     []int  // per slot: members at the last step
-	// beforeAssign is assign before the last step.
-	beforeAssign []int32
-	byX          []int32   // live slots sorted by centre x (then slot), for sweep
-	xs           []float64 // their centres' x
-	stepped      bool
-	guessed      bool // before the first step, assign holds each point's cluster in the start (-1: none)
-	parallel     bool // see both
+	// members[c] lists the points of slot c in point order (after the first step).
+	members [][]int32
+	// moves lists the points whose slot the last step changed, with the slot they
+	// left, per half of both.
+	moves    [2][]move
+	count    []int     // per slot: members at the last step
+	byX      []int32   // live slots sorted by centre x (then slot), for sweep
+	xs       []float64 // their centres' x
+	stepped  bool
+	guessed  bool // before the first step, assign holds each point's cluster in the start (-1: none)
+	parallel bool // see both
 }
 
 // movedScan is the largest number of centres that moved in a step for which a point
@@ -442,41 +445,51 @@ func (l *lloyd) step() {
 		}
 	}
 	first := !l.stepped
-	l.beforeAssign = append(l.beforeAssign[:0], l.assign...)
+	l.moves[0], l.moves[1] = l.moves[0][:0], l.moves[1][:0]
 	l.both(func(lo, hi int) { l.assignRange(lo, hi, max1, max2, arg1) })
 	l.stepped = true
 
 	// A cluster keeps its members, summed in the same order, so its centre, unless
 	// a point joined or left it: only those clusters are summed again (after the
-	// first step, which places every centre on its members).
+	// first step, which places every centre on its members). The members of each
+	// cluster are kept in point order, which is the order of the sums, and updated
+	// with the points that moved instead of found by a pass over every point.
 	changed := l.changed
 	for c := range changed {
 		changed[c] = first
 	}
-	if !first {
-		for i, a := range l.assign {
-			if b := l.beforeAssign[i]; a != b {
-				changed[a], changed[b] = true, true
+	moves := len(l.moves[0]) + len(l.moves[1])
+	if first || moves > len(l.pts)/16 {
+		for _, half := range l.moves {
+			for _, mv := range half {
+				changed[mv.from], changed[l.assign[mv.point]] = true, true
+			}
+		}
+		l.membersFromAssign()
+	} else {
+		for _, half := range l.moves {
+			for _, mv := range half {
+				to := l.assign[mv.point]
+				changed[mv.from], changed[to] = true, true
+				l.members[mv.from] = removeSorted(l.members[mv.from], mv.point)
+				l.members[to] = insertSorted(l.members[to], mv.point)
 			}
 		}
 	}
 	count := l.count
 	for c := range l.center {
-		if changed[c] {
-			l.sx[c], l.sy[c], l.sw[c], count[c] = 0, 0, 0, 0
-		} else {
+		if !changed[c] {
 			l.delta[c] = 0
-		}
-	}
-	for i, p := range l.pts {
-		a := l.assign[i]
-		if !changed[a] {
 			continue
 		}
-		l.sx[a] += p.weight * p.pos[0]
-		l.sy[a] += p.weight * p.pos[1]
-		l.sw[a] += p.weight
-		count[a]++
+		var sx, sy, sw float64
+		for _, i := range l.members[c] {
+			p := &l.pts[i]
+			sx += p.weight * p.pos[0]
+			sy += p.weight * p.pos[1]
+			sw += p.weight
+		}
+		l.sx[c], l.sy[c], l.sw[c], count[c] = sx, sy, sw, len(l.members[c])
 	}
 	for c, ok := range l.alive {
 		if !ok || !changed[c] {
@@ -493,6 +506,36 @@ func (l *lloyd) step() {
 		l.delta[c] = math.Sqrt(dist2(next, l.center[c]))
 		l.center[c] = next
 	}
+}
+
+// move is a point's change of cluster slot in a step.
+type move struct{ point, from int32 }
+
+// membersFromAssign sets every slot's members from the assignments, in one pass.
+func (l *lloyd) membersFromAssign() {
+	if l.members == nil {
+		l.members = make([][]int32, len(l.center))
+	}
+	for c := range l.members {
+		l.members[c] = l.members[c][:0]
+	}
+	for i, a := range l.assign {
+		l.members[a] = append(l.members[a], int32(i))
+	}
+}
+
+// insertSorted inserts x into the ascending list s; removeSorted removes it.
+func insertSorted(s []int32, x int32) []int32 {
+	at, _ := slices.BinarySearch(s, x)
+	return slices.Insert(s, at, x)
+}
+
+func removeSorted(s []int32, x int32) []int32 {
+	at, found := slices.BinarySearch(s, x)
+	if !found {
+		panic("polismath: k-means member list lost a point") // cannot happen
+	}
+	return slices.Delete(s, at, at+1)
 }
 
 // nearestOfAll sets, for every live centre, its nearest other live centre and
@@ -598,6 +641,10 @@ func (l *lloyd) both(f func(lo, hi int)) {
 // their bounds; max1 and max2 are the largest centre shifts of the last step, arg1
 // the cluster that moved most.
 func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
+	half := 0 // which of both's halves, for the moves
+	if lo > 0 {
+		half = 1
+	}
 	for i := lo; i < hi; i++ {
 		p := l.pts[i]
 		if l.stepped {
@@ -639,6 +686,9 @@ func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
 				}
 			}
 			c, d1, d2 := l.search(p.pos, int(a), u)
+			if int32(c) != a {
+				l.moves[half] = append(l.moves[half], move{int32(i), a})
+			}
 			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
 			continue
 		}
