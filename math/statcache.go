@@ -178,9 +178,16 @@ func (c *statCache) groupStats(d *voteData, per [][]tally, grouped []tally) [][]
 		for g, t := range per {
 			// A statement none of the group voted on can neither pass the tests
 			// (its probability test is 1, below z90) nor be the best agreed one.
-			if in := t[j]; in.s > 0 {
-				scans[g].see(d, j, &figs[g], in, all, &s)
+			in := t[j]
+			if in.s == 0 {
+				continue
 			}
+			// Most statements neither pass nor come near the best agreed one.
+			r, f := &scans[g], &figs[g]
+			if f.flags&(figPasses|figNoVotes) == 0 && r.best >= 0 && r.rival(f) < r.bar {
+				continue
+			}
+			r.see(d, j, f, in, all, &s)
 		}
 	}
 	out := make([][]Representative, groups)
@@ -202,10 +209,20 @@ type repScan struct {
 	top      []Representative
 	lastRank float64 // rankMetric of the last of top
 	passing  int
-	best     int // column of the best agreed statement, -1: none
-	bestFig  figures
-	bestIn   tally // the group's and all groups' tallies of column best
+	best     int     // column of the best agreed statement, -1: none
+	strong   bool    // whether the best agreed statement's ra exceeds 1
+	bar      float32 // its figure a statement must exceed to replace it (rival)
+	bestIn   tally   // the group's and all groups' tallies of column best
 	bestAll  tally
+}
+
+// rival is the figure of f compared with the best agreed statement's: strong when
+// that one's ra exceeds 1, weak otherwise.
+func (r *repScan) rival(f *figures) float32 {
+	if r.strong {
+		return f.strong
+	}
+	return f.weak
 }
 
 // see offers column j, with figures f and tallies in (the group's) and all (all
@@ -223,7 +240,9 @@ func (r *repScan) see(d *voteData, j int, f *figures, in, all tally, s *repStats
 		}
 	}
 	if r.beats(j, f, in, all, s) {
-		r.best, r.bestFig, r.bestIn, r.bestAll = j, *f, in, all
+		r.best, r.bestIn, r.bestAll = j, in, all
+		r.strong = f.flags&figRaOver1 != 0
+		r.bar = r.rival(f)
 	}
 }
 
@@ -236,12 +255,8 @@ func (r *repScan) beats(j int, f *figures, in, all tally, s *repStats) bool {
 	case r.best < 0:
 		return f.flags&figFirst != 0
 	}
-	strong := r.bestFig.flags&figRaOver1 != 0
-	x, y := f.weak, r.bestFig.weak
-	if strong {
-		x, y = f.strong, r.bestFig.strong
-	}
-	return above(x, y, func() bool {
+	strong := r.strong
+	return above(r.rival(f), r.bar, func() bool {
 		if in == r.bestIn && all == r.bestAll {
 			return false // the same tallies: equal
 		}

@@ -371,6 +371,13 @@ func TestSelectionBreaksRoundedTiesExactly(t *testing.T) {
 	if !got[0].BestAgree || got[0].OpinionID != "s1" {
 		t.Fatalf("the best agreed statement is %+v, want s1", got[0])
 	}
+	// The same for statements that do not pass (the selection skips most of
+	// those without calling for their statistics): 0.8619968380178861 and
+	// 0.8619968380178865.
+	got = run([]tally{{7, 0, 13}, {1, 0, 1}}, []tally{{7, 0, 16}, {5, 0, 7}})
+	if len(got) != 1 || !got[0].BestAgree || got[0].OpinionID != "s1" {
+		t.Fatalf("the selection is %+v, want s1 as the best agreed statement", got)
+	}
 }
 
 // TestStatCacheRecomputesHugeTallies: counts too large to pack in a key (over two
