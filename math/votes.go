@@ -130,10 +130,14 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 	}
 	if d.nModOut == 0 {
 		d.cRowPtr, d.cCol = d.rowPtr, d.col
-		d.cVal = buffer(&w.cVal, len(d.col))
-		for p, j := range d.col {
-			d.cVal[p] = float64(d.vote[p]) - d.mean[j]
+		// Local slices, resliced to one length: the loop then reloads nothing
+		// through d and checks bounds only on the mean.
+		cols := d.col
+		cVal, vote, mean := buffer(&w.cVal, len(cols)), d.vote[:len(cols)], d.mean
+		for p, j := range cols {
+			cVal[p] = float64(vote[p]) - mean[j]
 		}
+		d.cVal = cVal
 		copy(d.seen, d.voteCount)
 		return d
 	}
