@@ -43,7 +43,8 @@ type State struct {
 }
 
 // Clone returns a State equal to s, with its own copy of the statistics cache, so
-// that it can start a run of its own (the fields, read-only, are shared).
+// that it can start a run of its own (the fields, read-only, are shared). Clone
+// before starting runs from s: a run in progress updates the cache it took.
 func (s *State) Clone() *State {
 	c := &State{
 		StatementIDs:     s.StatementIDs,
