@@ -98,8 +98,6 @@ type lloyd struct {
 	assign []int32      // slot of each point; -1 before the first step
 	upper  []float64    // ≥ distance from the point to its centre
 	lower  []float64    // ≤ distance from the point to every other live centre
-	sx, sy []float64
-	sw     []float64
 	delta  []float64
 	cc     []float64 // distances between centres, k x k (only when search does not sweep)
 	half   []float64
@@ -120,7 +118,6 @@ type lloyd struct {
 	// moves lists the points whose slot the last step changed, with the slot they
 	// left, per half of both.
 	moves    [2][]move
-	count    []int     // per slot: members at the last step
 	byX      []int32   // live slots sorted by centre x (then slot), for sweep
 	xs       []float64 // their centres' x
 	stepped  bool
@@ -152,13 +149,9 @@ func newLloyd(points []point, clusters []kcluster, at pointIndex) *lloyd {
 		assign:    make([]int32, n),
 		upper:     make([]float64, n),
 		lower:     make([]float64, n),
-		sx:        make([]float64, k),
-		sy:        make([]float64, k),
-		sw:        make([]float64, k),
 		delta:     make([]float64, k),
 		half:      make([]float64, k),
 		changed:   make([]bool, k),
-		count:     make([]int, k),
 		nearMoved: make([]float64, k),
 	}
 	sorted := slices.Clone(clusters)
@@ -476,10 +469,16 @@ func (l *lloyd) step() {
 			}
 		}
 	}
-	count := l.count
 	for c := range l.center {
 		if !changed[c] {
 			l.delta[c] = 0
+			continue
+		}
+		if !l.alive[c] {
+			continue
+		}
+		if len(l.members[c]) == 0 {
+			l.alive[c] = false
 			continue
 		}
 		var sx, sy, sw float64
@@ -489,19 +488,9 @@ func (l *lloyd) step() {
 			sy += p.weight * p.pos[1]
 			sw += p.weight
 		}
-		l.sx[c], l.sy[c], l.sw[c], count[c] = sx, sy, sw, len(l.members[c])
-	}
-	for c, ok := range l.alive {
-		if !ok || !changed[c] {
-			continue
-		}
-		if count[c] == 0 {
-			l.alive[c] = false
-			continue
-		}
 		next := [2]float64{}
-		if l.sw[c] != 0 {
-			next = [2]float64{l.sx[c] / l.sw[c], l.sy[c] / l.sw[c]}
+		if sw != 0 {
+			next = [2]float64{sx / sw, sy / sw}
 		}
 		l.delta[c] = math.Sqrt(dist2(next, l.center[c]))
 		l.center[c] = next

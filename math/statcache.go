@@ -127,19 +127,6 @@ func (f *figures) set(s *repStats) {
 func (s *repStats) strong() float64 { return s.ra * s.rat * s.pa * s.pat }
 func (s *repStats) weak() float64   { return s.pa * s.pat }
 
-// above reports whether x > y for the exact values x and y whose float32 roundings
-// are x32 and y32, calling exact (which compares the exact values) only when the
-// roundings are equal (or NaN).
-func above(x32, y32 float32, exact func() bool) bool {
-	switch {
-	case x32 > y32:
-		return true
-	case x32 < y32:
-		return false
-	}
-	return exact()
-}
-
 // groupStats selects the representative statements of every group (per[g] holds
 // group g's tallies, grouped those of all groups together) and fills in c the
 // group-aware consensus of every column, in one pass over the columns that computes
@@ -255,19 +242,23 @@ func (r *repScan) beats(j int, f *figures, in, all tally, s *repStats) bool {
 	case r.best < 0:
 		return f.flags&figFirst != 0
 	}
-	strong := r.strong
-	return above(r.rival(f), r.bar, func() bool {
-		if in == r.bestIn && all == r.bestAll {
-			return false // the same tallies: equal
-		}
-		var b repStats
-		s.set(j, in, rest(all, in))
-		b.set(r.best, r.bestIn, rest(r.bestAll, r.bestIn))
-		if strong {
-			return s.strong() > b.strong()
-		}
-		return s.weak() > b.weak()
-	})
+	// Rounding is monotone: different roundings order the exact values the
+	// same way; equal ones (or NaN) need the exact values.
+	switch x := r.rival(f); {
+	case x > r.bar:
+		return true
+	case x < r.bar:
+		return false
+	case in == r.bestIn && all == r.bestAll:
+		return false // the same tallies: equal
+	}
+	var b repStats
+	s.set(j, in, rest(all, in))
+	b.set(r.best, r.bestIn, rest(r.bestAll, r.bestIn))
+	if r.strong {
+		return s.strong() > b.strong()
+	}
+	return s.weak() > b.weak()
 }
 
 // result returns up to five statements that characterise the group: the significant
