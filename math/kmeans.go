@@ -113,6 +113,12 @@ type lloyd struct {
 	nearestOf []int32
 	near2     []float64
 	changed   []bool // per slot: the last step changed its members
+	// reach[c] is the largest upper + lower bound of slot c's points, and
+	// settled[c] whether each point's upper bound is below its lower one, as the
+	// last step that visited the slot left them (see quiet); a step that changes
+	// the slot's members unsets settled.
+	reach   []float64
+	settled []bool
 	// members[c] lists the points of slot c in point order (after the first step).
 	members [][]int32
 	// moves lists the points whose slot the last step changed, with the slot they
@@ -152,6 +158,8 @@ func newLloyd(points []point, clusters []kcluster, at pointIndex) *lloyd {
 		delta:     make([]float64, k),
 		half:      make([]float64, k),
 		changed:   make([]bool, k),
+		reach:     make([]float64, k),
+		settled:   make([]bool, k),
 		nearMoved: make([]float64, k),
 	}
 	sorted := slices.Clone(clusters)
@@ -439,7 +447,11 @@ func (l *lloyd) step() {
 	}
 	first := !l.stepped
 	l.moves[0], l.moves[1] = l.moves[0][:0], l.moves[1][:0]
-	l.both(func(lo, hi int) { l.assignRange(lo, hi, max1, max2, arg1) })
+	if first {
+		l.both(len(l.pts), l.assignFirst)
+	} else {
+		l.both(len(l.center), func(lo, hi int) { l.assignSlots(lo, hi, max1, max2, arg1) })
+	}
 	l.stepped = true
 
 	// A cluster keeps its members, summed in the same order, so its centre, unless
@@ -474,6 +486,7 @@ func (l *lloyd) step() {
 			l.delta[c] = 0
 			continue
 		}
+		l.settled[c] = false
 		if !l.alive[c] {
 			continue
 		}
@@ -609,10 +622,10 @@ func (l *lloyd) nearestMoved(a int) (float64, int32) {
 // the centres are still summed in point order, so they are bit for bit the same.
 const kmeansParallelPoints = 2000
 
-// both runs f on the points, in two concurrent halves when there are many.
-func (l *lloyd) both(f func(lo, hi int)) {
-	n := len(l.pts)
-	if !l.parallel || n < kmeansParallelPoints || runtime.GOMAXPROCS(0) < 2 {
+// both runs f on 0..n (the points, or the slots), in two concurrent halves when
+// there are many points.
+func (l *lloyd) both(n int, f func(lo, hi int)) {
+	if !l.parallel || len(l.pts) < kmeansParallelPoints || runtime.GOMAXPROCS(0) < 2 {
 		f(0, n)
 		return
 	}
@@ -626,61 +639,11 @@ func (l *lloyd) both(f func(lo, hi int)) {
 	wg.Wait()
 }
 
-// assignRange assigns points lo..hi to their nearest centres, using and updating
-// their bounds; max1 and max2 are the largest centre shifts of the last step, arg1
-// the cluster that moved most.
-func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
-	half := 0 // which of both's halves, for the moves
-	if lo > 0 {
-		half = 1
-	}
+// assignFirst assigns points lo..hi to their nearest centres in the first step,
+// setting their bounds.
+func (l *lloyd) assignFirst(lo, hi int) {
 	for i := lo; i < hi; i++ {
 		p := l.pts[i]
-		if l.stepped {
-			a := l.assign[i]
-			u := l.upper[i] + l.delta[a]
-			shift := max1
-			if int(a) == arg1 {
-				shift = max2
-			}
-			// Two lower bounds on the distance to every other centre: the last
-			// one less the largest shift (Hamerly's), and the last one itself
-			// for the centres that did not move, with, for those that did, their
-			// distance from a less u (triangle inequality). The second keeps a
-			// point near an unmoved neighbour settled while other centres creep.
-			lo := max(l.lower[i]-shift, min(l.lower[i], l.nearMoved[a]-u))
-			bound := max(lo, l.half[a]) // the builtin is inlined; no NaN can occur
-			if u*(1+boundSlack) < bound {
-				l.upper[i], l.lower[i] = u, lo
-				continue
-			}
-			u = math.Sqrt(dist2(p.pos, l.center[a]))
-			if u*(1+boundSlack) < bound {
-				l.upper[i], l.lower[i] = u, lo
-				continue
-			}
-			if len(l.moved) <= movedScan {
-				// The centres that did not move are as far as they were, at least
-				// the undecayed bound: only the moved ones need measuring.
-				lb := max(l.lower[i], 0) // a decayed bound may be negative
-				near := lb * lb
-				for _, c := range l.moved {
-					if c != a {
-						near = min(near, dist2(p.pos, l.center[c]))
-					}
-				}
-				if lower := math.Sqrt(near); u*(1+boundSlack) < max(lower, l.half[a]) {
-					l.upper[i], l.lower[i] = u, lower
-					continue
-				}
-			}
-			c, d1, d2 := l.search(p.pos, int(a), u)
-			if int32(c) != a {
-				l.moves[half] = append(l.moves[half], move{int32(i), a})
-			}
-			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
-			continue
-		}
 		if a := l.assign[i]; l.guessed && a >= 0 {
 			// The start cluster is the nearest when the point is within half
 			// the distance from its centre to any other: then every other
@@ -693,6 +656,88 @@ func (l *lloyd) assignRange(lo, hi int, max1, max2 float64, arg1 int) {
 		}
 		c, d1, d2 := l.search(p.pos, -1, 0)
 		l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
+	}
+}
+
+// settledSlack keeps quiet's test exact despite the rounding of reach and of the
+// subtraction in assignSlots' lower bound (both below 2⁻⁵² relative).
+const settledSlack = 1e-12
+
+// quiet reports whether no point of slot a can change in this step, so that
+// assignSlots may leave its points alone: its centre did not move, every point's
+// bounds already settle it (settled), and the nearest centre that moved is so far
+// that the bounds do not decay (nearMoved − upper ≥ lower for every point, which
+// reach, the largest upper + lower, tells at once). Each point's upper and lower
+// bounds would then be written back unchanged. After a warm start, when only a
+// few centres still creep, that leaves about half of the points untouched in
+// most steps (routed production-size synthetic: 3,000-3,600 of 6,000).
+func (l *lloyd) quiet(a int) bool {
+	return l.settled[a] && l.delta[a] == 0 && l.nearMoved[a] >= l.reach[a]*(1+settledSlack)
+}
+
+// assignSlots assigns the points of slots lo..hi (their members) to their nearest
+// centres after the first step, using and updating their bounds; max1 and max2 are
+// the largest centre shifts of the last step, arg1 the cluster that moved most. It
+// records each visited slot's reach and settled for the next step's quiet.
+func (l *lloyd) assignSlots(lo, hi int, max1, max2 float64, arg1 int) {
+	half := 0 // which of both's halves, for the moves
+	if lo > 0 {
+		half = 1
+	}
+	for a := lo; a < hi; a++ {
+		if !l.alive[a] || l.quiet(a) {
+			continue
+		}
+		reach, settled := 0.0, true
+		shift := max1
+		if a == arg1 {
+			shift = max2
+		}
+		for _, i := range l.members[a] {
+			u := l.upper[i] + l.delta[a]
+			// Two lower bounds on the distance to every other centre: the last
+			// one less the largest shift (Hamerly's), and the last one itself
+			// for the centres that did not move, with, for those that did, their
+			// distance from a less u (triangle inequality). The second keeps a
+			// point near an unmoved neighbour settled while other centres creep.
+			lo := max(l.lower[i]-shift, min(l.lower[i], l.nearMoved[a]-u))
+			bound := max(lo, l.half[a]) // the builtin is inlined; no NaN can occur
+			if u*(1+boundSlack) < bound {
+				l.upper[i], l.lower[i] = u, lo
+				reach, settled = max(reach, u+lo), settled && u*(1+boundSlack) < lo
+				continue
+			}
+			pos := l.pts[i].pos
+			u = math.Sqrt(dist2(pos, l.center[a]))
+			if u*(1+boundSlack) < bound {
+				l.upper[i], l.lower[i] = u, lo
+				reach, settled = max(reach, u+lo), settled && u*(1+boundSlack) < lo
+				continue
+			}
+			if len(l.moved) <= movedScan {
+				// The centres that did not move are as far as they were, at least
+				// the undecayed bound: only the moved ones need measuring.
+				lb := max(l.lower[i], 0) // a decayed bound may be negative
+				near := lb * lb
+				for _, c := range l.moved {
+					if int(c) != a {
+						near = min(near, dist2(pos, l.center[c]))
+					}
+				}
+				if lower := math.Sqrt(near); u*(1+boundSlack) < max(lower, l.half[a]) {
+					l.upper[i], l.lower[i] = u, lower
+					reach, settled = max(reach, u+lower), settled && u*(1+boundSlack) < lower
+					continue
+				}
+			}
+			c, d1, d2 := l.search(pos, a, u)
+			if c != a {
+				l.moves[half] = append(l.moves[half], move{int32(i), int32(a)})
+			}
+			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
+			reach, settled = max(reach, d1+d2), settled && d1*(1+boundSlack) < d2
+		}
+		l.reach[a], l.settled[a] = reach, settled
 	}
 }
 

@@ -190,3 +190,50 @@ func TestNearestAfterMovesEqualsFull(t *testing.T) {
 		t.Fatal("no step kept its neighbours' distances")
 	}
 }
+
+// TestQuietSlotsHoldTheirBounds checks the invariant behind lloyd.quiet through
+// warm runs where few centres move per step: after every step, a slot marked
+// settled has, for each of its current points, an upper bound below the lower one,
+// and its reach is at least every point's upper + lower bound. A slot whose
+// members changed must not keep a mark computed before the change.
+func TestQuietSlotsHoldTheirBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	checked := 0
+	for trial := range 30 {
+		n := 500 + rng.IntN(3000)
+		points := make([]point, n)
+		for i := range points {
+			blob := float64(rng.IntN(4))
+			points[i] = point{id: i, pos: [2]float64{blob*3 + rng.NormFloat64()*2, blob + rng.NormFloat64()*2}, weight: 1}
+		}
+		last := kmeans(points, baseK, nil, baseMaxIters)
+		for i := range points {
+			if rng.IntN(4) == 0 {
+				points[i].pos[0] += rng.NormFloat64() * 0.3
+			}
+		}
+		at := newPointIndex(points)
+		l := newLloyd(points, cleanStart(points, at, last, baseK), at)
+		for range 30 {
+			l.step()
+			for c, ok := range l.alive {
+				if !ok || !l.settled[c] {
+					continue
+				}
+				checked++
+				for _, i := range l.members[c] {
+					if !(l.upper[i]*(1+boundSlack) < l.lower[i]) || l.upper[i]+l.lower[i] > l.reach[c] {
+						t.Fatalf("trial %d, slot %d marked settled with reach %v: point %d has bounds %v, %v",
+							trial, c, l.reach[c], i, l.upper[i], l.lower[i])
+					}
+				}
+			}
+			if l.stable() {
+				break
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no slot was marked settled: the runs did not exercise the rule")
+	}
+}
