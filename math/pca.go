@@ -177,9 +177,12 @@ type gramOp struct {
 	w      *workspace
 	onRows bool
 	dim    int
-	split  int       // first row of the second half; 0 means no split
-	tmp    []float64 // cols*b: Cᵀx on the row side
-	tmp2   []float64 // the second half's partial sums
+	split  int // first row of the second half; 0 means no split
+	// checked: c's indices passed checkedForKernels, so the products on pairs
+	// may run as assembly.
+	checked bool
+	tmp     []float64 // cols*b: Cᵀx on the row side
+	tmp2    []float64 // the second half's partial sums
 }
 
 // pcaParallelVotes is the number of centered entries from which a product is split
@@ -187,7 +190,7 @@ type gramOp struct {
 const pcaParallelVotes = 40000
 
 func newGramOp(c *centered, w *workspace) *gramOp {
-	g := &gramOp{c: c, w: w, onRows: c.rows < c.cols, dim: c.cols}
+	g := &gramOp{c: c, w: w, onRows: c.rows < c.cols, dim: c.cols, checked: checkedForKernels(c)}
 	if g.onRows {
 		g.dim = c.rows
 	}
@@ -273,22 +276,7 @@ func (g *gramOp) grow(buf *[]float64, n int) []float64 {
 func (g *gramOp) gramRows(x, y []float64, b, lo, hi int) {
 	c := g.c
 	if b == 2 {
-		xp, yp := pairs(x), pairs(y)
-		for i := lo; i < hi; i++ {
-			cols, vals := c.col[c.rowPtr[i]:c.rowPtr[i+1]], c.val[c.rowPtr[i]:c.rowPtr[i+1]]
-			vals = vals[:len(cols)]
-			var t0, t1 float64
-			for p, cj := range cols {
-				v, xq := vals[p], &xp[cj]
-				t0 += v * xq[0]
-				t1 += v * xq[1]
-			}
-			for p, cj := range cols {
-				v, yq := vals[p], &yp[cj]
-				yq[0] += v * t0
-				yq[1] += v * t1
-			}
-		}
+		gramPairs(c, g.checked, pairs(x), pairs(y), lo, hi)
 		return
 	}
 	t := make([]float64, b)
@@ -313,17 +301,7 @@ func (g *gramOp) gramRows(x, y []float64, b, lo, hi int) {
 func (g *gramOp) transMulRows(x, z []float64, b, lo, hi int) {
 	c := g.c
 	if b == 2 {
-		xp, zp := pairs(x), pairs(z)
-		for i := lo; i < hi; i++ {
-			cols, vals := c.col[c.rowPtr[i]:c.rowPtr[i+1]], c.val[c.rowPtr[i]:c.rowPtr[i+1]]
-			vals = vals[:len(cols)]
-			x0, x1 := xp[i][0], xp[i][1]
-			for p, cj := range cols {
-				v, zq := vals[p], &zp[cj]
-				zq[0] += v * x0
-				zq[1] += v * x1
-			}
-		}
+		scatterPairs(c, g.checked, pairs(x), pairs(z), lo, hi)
 		return
 	}
 	for i := lo; i < hi; i++ {
@@ -354,18 +332,7 @@ func pairs(x []float64) [][2]float64 {
 func (g *gramOp) mulRows(z, y []float64, b, lo, hi int) {
 	c := g.c
 	if b == 2 {
-		zp, yp := pairs(z), pairs(y)
-		for i := lo; i < hi; i++ {
-			cols, vals := c.col[c.rowPtr[i]:c.rowPtr[i+1]], c.val[c.rowPtr[i]:c.rowPtr[i+1]]
-			vals = vals[:len(cols)]
-			var s0, s1 float64
-			for p, cj := range cols {
-				v, zq := vals[p], &zp[cj]
-				s0 += v * zq[0]
-				s1 += v * zq[1]
-			}
-			yp[i] = [2]float64{s0, s1}
-		}
+		gatherPairs(c, g.checked, pairs(z), pairs(y), lo, hi)
 		return
 	}
 	for i := lo; i < hi; i++ {
