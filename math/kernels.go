@@ -9,8 +9,61 @@ package polismath
 // the same roundings (a multiply, then an add, never fused), so their results are
 // equal bit for bit.
 //
+// So are the dense loops of the Gram-Schmidt passes (dot2, axpy2, axpy2x4), which
+// the assembly runs two entries at a time: the even entries in one lane, the odd
+// ones in the other, as the Go loops keep them.
+//
 // The assembly does not check bounds: it is only called on a matrix that
 // checkedForKernels has validated, with vectors long enough (kernelArgs).
+
+// dot2Go returns v·a and v·b in one pass over v.
+func dot2Go(v, a, b []float64) (float64, float64) {
+	a, b = a[:len(v)], b[:len(v)]
+	var s0, s1, t0, t1 float64
+	i := 0
+	for ; i+1 < len(v); i += 2 {
+		s0 += float64(v[i] * a[i])
+		t0 += float64(v[i] * b[i])
+		s1 += float64(v[i+1] * a[i+1])
+		t1 += float64(v[i+1] * b[i+1])
+	}
+	for ; i < len(v); i++ {
+		s0 += float64(v[i] * a[i])
+		t0 += float64(v[i] * b[i])
+	}
+	return s0 + s1, t0 + t1
+}
+
+// axpy2Go adds ca·v to a and cb·v to b in one pass over v.
+func axpy2Go(a, b []float64, ca, cb float64, v []float64) {
+	a, b = a[:len(v)], b[:len(v)]
+	for i, x := range v {
+		a[i] += float64(ca * x)
+		b[i] += float64(cb * x)
+	}
+}
+
+// axpy2x4Go is axpy2Go with coefficients −h[2c] and −h[2c+1] for v0, v1, v2, v3 in
+// turn, in one pass.
+func axpy2x4Go(a, b, h []float64, v0, v1, v2, v3 []float64) {
+	n := len(v0)
+	a, b, v1, v2, v3 = a[:n], b[:n], v1[:n], v2[:n], v3[:n]
+	a0, b0, a1, b1 := -h[0], -h[1], -h[2], -h[3]
+	a2, b2, a3, b3 := -h[4], -h[5], -h[6], -h[7]
+	for i, x0 := range v0 {
+		x1, x2, x3 := v1[i], v2[i], v3[i]
+		s, t := a[i], b[i]
+		s += float64(a0 * x0)
+		t += float64(b0 * x0)
+		s += float64(a1 * x1)
+		t += float64(b1 * x1)
+		s += float64(a2 * x2)
+		t += float64(b2 * x2)
+		s += float64(a3 * x3)
+		t += float64(b3 * x3)
+		a[i], b[i] = s, t
+	}
+}
 
 // scatterPairsGo adds Σ_{lo<=i<hi} x[i] c_i to z (z = Cᵀx on pairs).
 func scatterPairsGo(c *centered, x, z [][2]float64, lo, hi int) {

@@ -134,3 +134,136 @@ mnext:
 	CMPQ SI, R8
 	JLT mrow
 	RET
+
+// The dense loops of the Gram-Schmidt passes, two entries (i, i+1) per SSE2
+// operation: lane 0 holds what the Go loops compute for the even entries, lane
+// 1 for the odd ones, each in the same order. n counts pairs of entries.
+
+// func dot2Pairs(v, a, b *float64, n int, out *[4]float64)
+TEXT ·dot2Pairs(SB), NOSPLIT, $0-40
+	MOVQ v+0(FP), SI
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ out+32(FP), DI
+	XORPD X0, X0 // v·a: even, odd
+	XORPD X1, X1 // v·b
+	XORQ DX, DX
+	TESTQ CX, CX
+	JLE ddone
+
+dloop:
+	MOVUPD (SI)(DX*1), X2
+	MOVUPD (AX)(DX*1), X3
+	MOVUPD (BX)(DX*1), X4
+	MULPD X2, X3
+	MULPD X2, X4
+	ADDPD X3, X0
+	ADDPD X4, X1
+	ADDQ $16, DX
+	DECQ CX
+	JNZ dloop
+
+ddone:
+	MOVUPD X0, (DI)
+	MOVUPD X1, 16(DI)
+	RET
+
+// func axpy2Pairs(a, b *float64, ca, cb float64, v *float64, n int)
+TEXT ·axpy2Pairs(SB), NOSPLIT, $0-48
+	MOVQ a+0(FP), AX
+	MOVQ b+8(FP), BX
+	MOVSD ca+16(FP), X0
+	UNPCKLPD X0, X0
+	MOVSD cb+24(FP), X1
+	UNPCKLPD X1, X1
+	MOVQ v+32(FP), SI
+	MOVQ n+40(FP), CX
+	XORQ DX, DX
+	TESTQ CX, CX
+	JLE adone
+
+aloop:
+	MOVUPD (SI)(DX*1), X2
+	MOVAPD X2, X3
+	MULPD X0, X2 // ca·v
+	MULPD X1, X3 // cb·v
+	MOVUPD (AX)(DX*1), X4
+	MOVUPD (BX)(DX*1), X5
+	ADDPD X2, X4
+	ADDPD X3, X5
+	MOVUPD X4, (AX)(DX*1)
+	MOVUPD X5, (BX)(DX*1)
+	ADDQ $16, DX
+	DECQ CX
+	JNZ aloop
+
+adone:
+	RET
+
+// func axpy2x4Pairs(a, b *float64, c *[8]float64, v0, v1, v2, v3 *float64, n int)
+// c holds the coefficients (a's and b's for v0, then for v1, v2, v3).
+TEXT ·axpy2x4Pairs(SB), NOSPLIT, $0-64
+	MOVQ a+0(FP), AX
+	MOVQ b+8(FP), BX
+	MOVQ c+16(FP), DI
+	MOVQ v0+24(FP), R8
+	MOVQ v1+32(FP), R9
+	MOVQ v2+40(FP), R10
+	MOVQ v3+48(FP), R11
+	MOVQ n+56(FP), CX
+	MOVSD 0(DI), X8
+	UNPCKLPD X8, X8
+	MOVSD 8(DI), X9
+	UNPCKLPD X9, X9
+	MOVSD 16(DI), X10
+	UNPCKLPD X10, X10
+	MOVSD 24(DI), X11
+	UNPCKLPD X11, X11
+	MOVSD 32(DI), X12
+	UNPCKLPD X12, X12
+	MOVSD 40(DI), X13
+	UNPCKLPD X13, X13
+	MOVSD 48(DI), X14
+	UNPCKLPD X14, X14
+	MOVSD 56(DI), X15
+	UNPCKLPD X15, X15
+	XORQ DX, DX
+	TESTQ CX, CX
+	JLE xdone
+
+xloop:
+	MOVUPD (AX)(DX*1), X0 // s
+	MOVUPD (BX)(DX*1), X1 // t
+	MOVUPD (R8)(DX*1), X2
+	MOVAPD X2, X3
+	MULPD X8, X2
+	MULPD X9, X3
+	ADDPD X2, X0
+	ADDPD X3, X1
+	MOVUPD (R9)(DX*1), X2
+	MOVAPD X2, X3
+	MULPD X10, X2
+	MULPD X11, X3
+	ADDPD X2, X0
+	ADDPD X3, X1
+	MOVUPD (R10)(DX*1), X2
+	MOVAPD X2, X3
+	MULPD X12, X2
+	MULPD X13, X3
+	ADDPD X2, X0
+	ADDPD X3, X1
+	MOVUPD (R11)(DX*1), X2
+	MOVAPD X2, X3
+	MULPD X14, X2
+	MULPD X15, X3
+	ADDPD X2, X0
+	ADDPD X3, X1
+	MOVUPD X0, (AX)(DX*1)
+	MOVUPD X1, (BX)(DX*1)
+	ADDQ $16, DX
+	DECQ CX
+	JNZ xloop
+
+xdone:
+	RET

@@ -708,55 +708,6 @@ func reproject(V, r [][]float64, h []float64) {
 	}
 }
 
-// dot2 returns v·a and v·b in one pass over v.
-func dot2(v, a, b []float64) (float64, float64) {
-	a, b = a[:len(v)], b[:len(v)]
-	var s0, s1, t0, t1 float64
-	i := 0
-	for ; i+1 < len(v); i += 2 {
-		s0 += v[i] * a[i]
-		t0 += v[i] * b[i]
-		s1 += v[i+1] * a[i+1]
-		t1 += v[i+1] * b[i+1]
-	}
-	for ; i < len(v); i++ {
-		s0 += v[i] * a[i]
-		t0 += v[i] * b[i]
-	}
-	return s0 + s1, t0 + t1
-}
-
-// axpy2 adds ca·v to a and cb·v to b in one pass over v.
-func axpy2(a, b []float64, ca, cb float64, v []float64) {
-	a, b = a[:len(v)], b[:len(v)]
-	for i, x := range v {
-		a[i] += ca * x
-		b[i] += cb * x
-	}
-}
-
-// axpy2x4 is axpy2 with coefficients −h[2c] and −h[2c+1] for v0, v1, v2, v3 in
-// turn, in one pass.
-func axpy2x4(a, b, h []float64, v0, v1, v2, v3 []float64) {
-	n := len(v0)
-	a, b, v1, v2, v3 = a[:n], b[:n], v1[:n], v2[:n], v3[:n]
-	a0, b0, a1, b1 := -h[0], -h[1], -h[2], -h[3]
-	a2, b2, a3, b3 := -h[4], -h[5], -h[6], -h[7]
-	for i, x0 := range v0 {
-		x1, x2, x3 := v1[i], v2[i], v3[i]
-		s, t := a[i], b[i]
-		s += a0 * x0
-		t += b0 * x0
-		s += a1 * x1
-		t += b1 * x1
-		s += a2 * x2
-		t += b2 * x2
-		s += a3 * x3
-		t += b3 * x3
-		a[i], b[i] = s, t
-	}
-}
-
 // orthonormalizeBlock makes the vectors of block orthonormal and, when againstBasis is
 // set (or a vector has to be replaced), orthogonal to basis (classical Gram-Schmidt,
 // twice). A vector that is numerically in the span of the others is replaced by a
