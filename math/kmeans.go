@@ -123,7 +123,9 @@ type lloyd struct {
 	members [][]int32
 	// moves lists the points whose slot the last step changed, with the slot they
 	// left, per half of both.
-	moves    [2][]move
+	moves [2][]move
+	// fromBuf holds, per half of both, distancesFrom's result.
+	fromBuf  [2][]float64
 	byX      []int32   // live slots sorted by centre x (then slot), for sweep
 	xs       []float64 // their centres' x
 	stepped  bool
@@ -684,6 +686,9 @@ func (l *lloyd) assignSlots(lo, hi int, max1, max2 float64, arg1 int) {
 	if lo > 0 {
 		half = 1
 	}
+	// Locals: the stores to the bounds cannot then make the compiler reload the
+	// slices through l.
+	upper, lower, pts, assign := l.upper, l.lower, l.pts, l.assign
 	for a := lo; a < hi; a++ {
 		if !l.alive[a] || l.quiet(a) {
 			continue
@@ -693,40 +698,50 @@ func (l *lloyd) assignSlots(lo, hi int, max1, max2 float64, arg1 int) {
 		if a == arg1 {
 			shift = max2
 		}
+		delta, nearMoved, halfA, centre := l.delta[a], l.nearMoved[a], l.half[a], l.center[a]
+		var fromA []float64 // distances from a's centre to the moved ones, once needed
 		for _, i := range l.members[a] {
-			u := l.upper[i] + l.delta[a]
+			u := upper[i] + delta
 			// Two lower bounds on the distance to every other centre: the last
 			// one less the largest shift (Hamerly's), and the last one itself
 			// for the centres that did not move, with, for those that did, their
 			// distance from a less u (triangle inequality). The second keeps a
 			// point near an unmoved neighbour settled while other centres creep.
-			lo := max(l.lower[i]-shift, min(l.lower[i], l.nearMoved[a]-u))
-			bound := max(lo, l.half[a]) // the builtin is inlined; no NaN can occur
+			li := lower[i]
+			lo := max(li-shift, min(li, nearMoved-u))
+			bound := max(lo, halfA) // the builtin is inlined; no NaN can occur
 			if u*(1+boundSlack) < bound {
-				l.upper[i], l.lower[i] = u, lo
+				upper[i], lower[i] = u, lo
 				reach, settled = max(reach, u+lo), settled && u*(1+boundSlack) < lo
 				continue
 			}
-			pos := l.pts[i].pos
-			u = math.Sqrt(dist2(pos, l.center[a]))
+			pos := pts[i].pos
+			u = math.Sqrt(dist2(pos, centre))
 			if u*(1+boundSlack) < bound {
-				l.upper[i], l.lower[i] = u, lo
+				upper[i], lower[i] = u, lo
 				reach, settled = max(reach, u+lo), settled && u*(1+boundSlack) < lo
 				continue
 			}
 			if len(l.moved) <= movedScan {
 				// The centres that did not move are as far as they were, at least
-				// the undecayed bound: only the moved ones need measuring.
-				lb := max(l.lower[i], 0) // a decayed bound may be negative
-				near := lb * lb
-				for _, c := range l.moved {
-					if int(c) != a {
+				// the undecayed bound: only the moved ones need measuring, and
+				// not those whose distance from a's centre exceeds u plus the
+				// bound (r) by a margin that dwarfs every rounding: they are
+				// farther than r from the point, so the minimum is the one
+				// measuring all of them would give, bit for bit.
+				if fromA == nil {
+					fromA = l.distancesFrom(a, half)
+				}
+				lb := max(li, 0) // a decayed bound may be negative
+				near, far := lb*lb, (u+lb)*(1+1e-9)
+				for m, c := range l.moved {
+					if fromA[m] < far && int(c) != a {
 						near = min(near, dist2(pos, l.center[c]))
 					}
 				}
-				if lower := math.Sqrt(near); u*(1+boundSlack) < max(lower, l.half[a]) {
-					l.upper[i], l.lower[i] = u, lower
-					reach, settled = max(reach, u+lower), settled && u*(1+boundSlack) < lower
+				if lw := math.Sqrt(near); u*(1+boundSlack) < max(lw, halfA) {
+					upper[i], lower[i] = u, lw
+					reach, settled = max(reach, u+lw), settled && u*(1+boundSlack) < lw
 					continue
 				}
 			}
@@ -734,11 +749,22 @@ func (l *lloyd) assignSlots(lo, hi int, max1, max2 float64, arg1 int) {
 			if c != a {
 				l.moves[half] = append(l.moves[half], move{int32(i), int32(a)})
 			}
-			l.assign[i], l.upper[i], l.lower[i] = int32(c), d1, d2
+			assign[i], upper[i], lower[i] = int32(c), d1, d2
 			reach, settled = max(reach, d1+d2), settled && d1*(1+boundSlack) < d2
 		}
 		l.reach[a], l.settled[a] = reach, settled
 	}
+}
+
+// distancesFrom returns the distances from slot a's centre to each centre that
+// moved in the last step, in l.moved's order, in the buffer of half of both.
+func (l *lloyd) distancesFrom(a, half int) []float64 {
+	d := l.fromBuf[half][:0]
+	for _, c := range l.moved {
+		d = append(d, math.Sqrt(dist2(l.center[a], l.center[c])))
+	}
+	l.fromBuf[half] = d
+	return d
 }
 
 // stable is Polis' stopping rule: the sorted centres before and after the last step
