@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/agora-dev/agora"
 	polismath "github.com/agora-dev/agora/math"
@@ -51,10 +52,9 @@ type mathSnapshot struct {
 	wantOrders bool
 
 	// Derived by prepare, on the worker.
-	moderatedOut []string // out of the math: moderated
-	meta         []string // meta statements of an import: out of the math, as in Polis
-	cells        []polismath.Cell
-	offsets      []int // row r is cells[offsets[r]:offsets[r+1]]
+	moderatedOut []string           // out of the math: moderated
+	meta         []string           // meta statements of an import: out of the math, as in Polis
+	cells        [][]polismath.Cell // rows, read in place as the math's cells
 }
 
 // snapshotForMath takes the snapshot the math reads. It runs on the actor:
@@ -99,19 +99,38 @@ func (snap *mathSnapshot) prepare() {
 			snap.moderatedOut = append(snap.moderatedOut, id)
 		}
 	}
-	n := 0
-	for _, r := range snap.rows {
-		n += len(r)
-	}
-	snap.cells = make([]polismath.Cell, 0, n)
-	snap.offsets = make([]int, len(snap.rows)+1)
+	snap.cells = make([][]polismath.Cell, len(snap.rows))
 	for i, r := range snap.rows {
-		for _, c := range r {
-			snap.cells = append(snap.cells, polismath.Cell{Statement: c.opinion, Vote: polismath.Vote(c.vote)})
-		}
-		snap.offsets[i+1] = len(snap.cells)
+		snap.cells[i] = mathCells(r)
 	}
 }
+
+// mathCells views a row's cells as the math's, without copying: voteCell and
+// polismath.Cell have the same layout (an int32, then a one-byte vote of the same
+// values), which the declarations below check at compile time.
+func mathCells(r []voteCell) []polismath.Cell {
+	if len(r) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*polismath.Cell)(unsafe.Pointer(unsafe.SliceData(r))), len(r))
+}
+
+// Compile-time checks of the layout mathCells relies on: each array length
+// below is negative, and the build fails, if the layouts differ.
+var (
+	_ [unsafe.Sizeof(voteCell{}) - unsafe.Sizeof(polismath.Cell{})]byte
+	_ [unsafe.Sizeof(polismath.Cell{}) - unsafe.Sizeof(voteCell{})]byte
+	_ [unsafe.Offsetof(voteCell{}.vote) - unsafe.Offsetof(polismath.Cell{}.Vote)]byte
+	_ [unsafe.Offsetof(polismath.Cell{}.Vote) - unsafe.Offsetof(voteCell{}.vote)]byte
+	_ [unsafe.Sizeof(agora.Vote(0)) - unsafe.Sizeof(polismath.Vote(0))]byte
+	_ [unsafe.Sizeof(polismath.Vote(0)) - unsafe.Sizeof(agora.Vote(0))]byte
+	_ [int(agora.Agree) - int(polismath.Agree)]byte
+	_ [int(polismath.Agree) - int(agora.Agree)]byte
+	_ [int(agora.Disagree) - int(polismath.Disagree)]byte
+	_ [int(polismath.Disagree) - int(agora.Disagree)]byte
+	_ [int(agora.Pass) - int(polismath.Pass)]byte
+	_ [int(polismath.Pass) - int(agora.Pass)]byte
+)
 
 // analysis is one computed analysis, immutable once built. The actor keeps
 // the latest and publishes it on its handle for readers.
@@ -155,7 +174,7 @@ type analysis struct {
 // compute runs the math on a snapshot. It runs on a pool worker.
 func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 	snap.prepare()
-	m, err := polismath.NewMatrixFromUniqueRows(snap.voterIDs, snap.opinionIDs, snap.offsets, snap.cells)
+	m, err := polismath.NewMatrixFromSortedRows(snap.voterIDs, snap.opinionIDs, snap.cells)
 	if err != nil {
 		return nil // the snapshot is built by the actor: an error here is a bug
 	}

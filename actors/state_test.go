@@ -289,11 +289,11 @@ func checkSnapshotColumns(t *testing.T, s *conversation) *mathSnapshot {
 			t.Fatalf("opinion %d: counted column %v, opinion %v", seq, s.countedBySeq[seq], o.counted())
 		}
 	}
-	if len(snap.offsets) != len(s.voters)+1 {
-		t.Fatalf("snapshot of %d voters has %d offsets", len(s.voters), len(snap.offsets))
+	if len(snap.cells) != len(s.voters) {
+		t.Fatalf("snapshot of %d voters has %d rows of cells", len(s.voters), len(snap.cells))
 	}
 	for i, row := range s.voters {
-		got := snap.cells[snap.offsets[i]:snap.offsets[i+1]]
+		got := snap.cells[i]
 		if snap.voterIDs[i] != row.id || len(got) != len(row.cells) {
 			t.Fatalf("snapshot row %d is %s with %d cells, actor %s with %d", i, snap.voterIDs[i], len(got), row.id, len(row.cells))
 		}

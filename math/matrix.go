@@ -23,11 +23,9 @@ const (
 // other value because the statistics assume exactly three outcomes.
 func (v Vote) Valid() bool { return v >= Disagree && v <= Agree }
 
-// cell is one present entry of a sparse row.
-type cell struct {
-	col  int32
-	vote Vote
-}
+// cell is one present entry of a sparse row: the exported Cell, so that a Matrix can
+// read an actor's rows in place (NewMatrixFromSortedRows).
+type cell = Cell
 
 // Matrix is the sparse participants x statements vote matrix. Rows and columns keep the
 // order in which participants and statements were first seen, which is also the order
@@ -44,6 +42,9 @@ type Matrix struct {
 	sIndex       map[string]int
 	rows         [][]cell // per participant, sorted by column
 	votes        int
+	// borrowed: rows are the caller's (NewMatrixFromSortedRows); an edit copies
+	// them first.
+	borrowed bool
 }
 
 // NewMatrix returns an empty vote matrix.
@@ -112,7 +113,7 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 	m.participants = slices.Clone(participants)
 	m.rows = make([][]cell, len(participants))
 	backing := make([]cell, 0, len(cells))
-	byCol := func(a, b cell) int { return int(a.col - b.col) }
+	byCol := func(a, b cell) int { return int(a.Statement - b.Statement) }
 	for r, id := range participants {
 		if checkIDs {
 			if seen[id] {
@@ -136,7 +137,7 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 				return nil, fmt.Errorf("polismath: participant %q: invalid vote %d (want -1, 0 or 1)", id, c.Vote)
 			}
 			if j := colMap[c.Statement]; j >= 0 {
-				backing = append(backing, cell{col: j, vote: c.Vote})
+				backing = append(backing, cell{Statement: j, Vote: c.Vote})
 				ordered = ordered && j > last
 				last = j
 			}
@@ -147,7 +148,7 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 			// Keep the last cell of each column (the stable sort kept their order).
 			out := row[:0]
 			for i, c := range row {
-				if i+1 < len(row) && row[i+1].col == c.col {
+				if i+1 < len(row) && row[i+1].Statement == c.Statement {
 					continue
 				}
 				out = append(out, c)
@@ -159,6 +160,71 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 		m.votes += len(row)
 	}
 	return m, nil
+}
+
+// NewMatrixFromSortedRows builds a Matrix on rows without copying them: rows[r] holds
+// the votes of participants[r], each cell naming a statement by its index in
+// statements, in increasing order without repeats (the order an actor keeps its rows
+// in). It is NewMatrixFromUniqueRows for rows kept apart rather than in one array, and
+// it spares the copy: a server's analysis of a 19,000-opinion conversation spent a
+// tenth of its time copying votes twice before the math began.
+//
+// The Matrix reads the rows in place, so the caller must not change them while the
+// Matrix (or a Run on it) is in use; an actor's copy-on-write rows are not changed.
+// Editing the Matrix (Set, Delete) copies them first. When a statement's id is "" (a
+// deleted one), its cells are dropped, which copies the rows. Ids are not checked for
+// duplicates. The error reports a row of the wrong count, a cell outside statements, a
+// row out of order or with a repeat, or an invalid vote.
+func NewMatrixFromSortedRows(participants, statements []string, rows [][]Cell) (*Matrix, error) {
+	if len(rows) != len(participants) {
+		return nil, fmt.Errorf("polismath: %d rows for %d participants", len(rows), len(participants))
+	}
+	if slices.Contains(statements, "") {
+		rowPtr := make([]int, len(rows)+1)
+		for r, row := range rows {
+			rowPtr[r+1] = rowPtr[r] + len(row)
+		}
+		cells := make([]Cell, 0, rowPtr[len(rows)])
+		for _, row := range rows {
+			cells = append(cells, row...)
+		}
+		return newMatrixFromRows(participants, statements, rowPtr, cells, false)
+	}
+	m := &Matrix{
+		participants: slices.Clone(participants),
+		statements:   slices.Clone(statements),
+		rows:         make([][]cell, len(rows)),
+		borrowed:     true,
+	}
+	k := int32(len(statements))
+	for r, row := range rows {
+		last := int32(-1)
+		for _, c := range row {
+			switch {
+			case c.Statement < 0 || c.Statement >= k:
+				return nil, fmt.Errorf("polismath: participant %q: statement index %d out of range", participants[r], c.Statement)
+			case c.Statement <= last:
+				return nil, fmt.Errorf("polismath: participant %q: statement index %d after %d (rows must be sorted, without repeats)", participants[r], c.Statement, last)
+			case !c.Vote.Valid():
+				return nil, fmt.Errorf("polismath: participant %q: invalid vote %d (want -1, 0 or 1)", participants[r], c.Vote)
+			}
+			last = c.Statement
+		}
+		m.rows[r] = row[:len(row):len(row)]
+		m.votes += len(row)
+	}
+	return m, nil
+}
+
+// own makes a Matrix built on borrowed rows hold its own copies before an edit.
+func (m *Matrix) own() {
+	if !m.borrowed {
+		return
+	}
+	for i, r := range m.rows {
+		m.rows[i] = slices.Clone(r)
+	}
+	m.borrowed = false
 }
 
 // index builds the id lookup tables of a Matrix made by NewMatrixFromRows the first
@@ -181,6 +247,7 @@ func (m *Matrix) index() {
 // because Polis (and our API) only ever count the latest vote of each pair.
 func (m *Matrix) Set(participant, statement string, v Vote) error {
 	m.index()
+	m.own()
 	if !v.Valid() {
 		return fmt.Errorf("polismath: invalid vote %d (want -1, 0 or 1)", v)
 	}
@@ -198,12 +265,12 @@ func (m *Matrix) Set(participant, statement string, v Vote) error {
 		m.statements = append(m.statements, statement)
 	}
 	row := m.rows[p]
-	i, found := slices.BinarySearchFunc(row, int32(s), func(c cell, col int32) int { return int(c.col - col) })
+	i, found := slices.BinarySearchFunc(row, int32(s), func(c cell, col int32) int { return int(c.Statement - col) })
 	if found {
-		row[i].vote = v
+		row[i].Vote = v
 		return nil
 	}
-	m.rows[p] = slices.Insert(row, i, cell{col: int32(s), vote: v})
+	m.rows[p] = slices.Insert(row, i, cell{Statement: int32(s), Vote: v})
 	m.votes++
 	return nil
 }
@@ -213,6 +280,7 @@ func (m *Matrix) Set(participant, statement string, v Vote) error {
 // positions; a row or column left without votes is ignored by Run, as in Polis.
 func (m *Matrix) Delete(participant, statement string) bool {
 	m.index()
+	m.own()
 	p, ok := m.pIndex[participant]
 	if !ok {
 		return false
@@ -222,7 +290,7 @@ func (m *Matrix) Delete(participant, statement string) bool {
 		return false
 	}
 	row := m.rows[p]
-	i, found := slices.BinarySearchFunc(row, int32(s), func(c cell, col int32) int { return int(c.col - col) })
+	i, found := slices.BinarySearchFunc(row, int32(s), func(c cell, col int32) int { return int(c.Statement - col) })
 	if !found {
 		return false
 	}
@@ -243,11 +311,11 @@ func (m *Matrix) Get(participant, statement string) (Vote, bool) {
 		return 0, false
 	}
 	row := m.rows[p]
-	i, found := slices.BinarySearchFunc(row, int32(s), func(c cell, col int32) int { return int(c.col - col) })
+	i, found := slices.BinarySearchFunc(row, int32(s), func(c cell, col int32) int { return int(c.Statement - col) })
 	if !found {
 		return 0, false
 	}
-	return row[i].vote, true
+	return row[i].Vote, true
 }
 
 // NumVotes returns the number of present votes (passes included), which is what the

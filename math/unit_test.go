@@ -449,3 +449,110 @@ func inConvByID(d *voteData, prev map[string]bool) []bool {
 	}
 	return inConv(d, wasIn)
 }
+
+func TestNewMatrixFromSortedRows(t *testing.T) {
+	votes := synthConversation(6, 200, 40, 4000, 3, 0.9)
+	set := synthMatrix(votes, len(votes))
+	participants, statements := set.Participants(), set.Statements()
+	pAt, sAt := map[string]int{}, map[string]int32{}
+	for i, id := range participants {
+		pAt[id] = i
+	}
+	for j, id := range statements {
+		sAt[id] = int32(j)
+	}
+	// Every participant's latest vote per statement, by statement: an actor's rows.
+	latest := make([]map[int32]Vote, len(participants))
+	for _, v := range votes {
+		p := pAt[v.participant]
+		if latest[p] == nil {
+			latest[p] = map[int32]Vote{}
+		}
+		latest[p][sAt[v.statement]] = v.vote
+	}
+	rows := make([][]Cell, len(participants))
+	for p, byStatement := range latest {
+		for s, v := range byStatement {
+			rows[p] = append(rows[p], Cell{Statement: s, Vote: v})
+		}
+		slices.SortFunc(rows[p], func(a, b Cell) int { return int(a.Statement - b.Statement) })
+	}
+	copyRows := func() [][]Cell {
+		out := make([][]Cell, len(rows))
+		for i, r := range rows {
+			out[i] = slices.Clone(r)
+		}
+		return out
+	}
+	before := copyRows()
+
+	m, err := NewMatrixFromSortedRows(participants, statements, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := Run(Input{Votes: m}, nil)
+	b, _ := Run(Input{Votes: set}, nil)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if m.NumVotes() != set.NumVotes() || string(ja) != string(jb) {
+		t.Fatalf("%d votes and an analysis that differs from the one of the Matrix Set built (%d votes)", m.NumVotes(), set.NumVotes())
+	}
+
+	// Edits copy the borrowed rows first: the caller's stay as they were.
+	p0, first, other := participants[0], statements[rows[0][0].Statement], Agree
+	if rows[0][0].Vote == Agree {
+		other = Disagree
+	}
+	if err := m.Set(p0, first, other); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Delete(participants[1], statements[rows[1][0].Statement]) {
+		t.Fatal("Delete found no vote")
+	}
+	if v, ok := m.Get(p0, first); !ok || v != other {
+		t.Fatalf("after Set: %v %v, want %v", v, ok, other)
+	}
+	for i := range rows {
+		if !slices.Equal(rows[i], before[i]) {
+			t.Fatalf("editing the Matrix changed the caller's row %d", i)
+		}
+	}
+
+	// A deleted statement's cells are dropped, as NewMatrixFromUniqueRows drops them.
+	deleted := slices.Clone(statements)
+	deleted[3] = ""
+	rowPtr, cells := []int{0}, []Cell(nil)
+	for _, r := range rows {
+		cells = append(cells, r...)
+		rowPtr = append(rowPtr, len(cells))
+	}
+	want, err := NewMatrixFromUniqueRows(participants, deleted, rowPtr, cells)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewMatrixFromSortedRows(participants, deleted, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := Run(Input{Votes: got}, nil)
+	d, _ := Run(Input{Votes: want}, nil)
+	jc, _ := json.Marshal(c)
+	jd, _ := json.Marshal(d)
+	if got.NumVotes() != want.NumVotes() || len(got.Statements()) != len(statements)-1 || string(jc) != string(jd) {
+		t.Fatalf("with a deleted statement: %d votes, %d statements, want %d and %d, or the analyses differ",
+			got.NumVotes(), len(got.Statements()), want.NumVotes(), len(statements)-1)
+	}
+
+	for name, bad := range map[string][][]Cell{
+		"rows for fewer participants": {{{0, Agree}}},
+		"statement index -1":          {{{-1, Agree}}, nil},
+		"statement index = count":     {{{0, Agree}, {2, Agree}}, nil},
+		"out of order":                {{{1, Agree}, {0, Agree}}, nil},
+		"repeat":                      {{{0, Agree}, {0, Pass}}, nil},
+		"invalid vote":                {nil, {{1, 2}}},
+	} {
+		if _, err := NewMatrixFromSortedRows([]string{"p", "q"}, []string{"a", "b"}, bad); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}

@@ -78,9 +78,9 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 		d.participants = append(d.participants, m.participants[i])
 		cols, votes := d.col[at:at+len(row)], d.vote[at:at+len(row)]
 		for p, c := range row {
-			cols[p], votes[p] = c.col, c.vote
-			sum[c.col] += float64(c.vote)
-			cnt[c.col]++
+			cols[p], votes[p] = c.Statement, c.Vote
+			sum[c.Statement] += float64(c.Vote)
+			cnt[c.Statement]++
 		}
 		at += len(row)
 		d.rowPtr = append(d.rowPtr, at)
