@@ -33,8 +33,10 @@ func genExport(tb testing.TB, c genConfig) *polis.Export {
 
 // BenchmarkMathProductionSize is the full math pipeline on the conversation `agora gen`
 // makes with its defaults (6,000 participants, 19,000 opinions, 113,000 votes, 4
-// latent groups): cold, and warm after the last 100 votes (the steady state of a live
-// conversation, whose math reruns after every batch of votes).
+// latent groups): cold; warm after the last 100 votes, from the State of a cold run
+// on the others; and the same from the State of a live conversation (steady100:
+// the State after ten more runs, each 100 votes later), whose math reruns after
+// every batch of votes.
 func BenchmarkMathProductionSize(b *testing.B) {
 	ex := genExport(b, genDefaults())
 	full, err := polisInput(ex)
@@ -46,6 +48,24 @@ func BenchmarkMathProductionSize(b *testing.B) {
 	prefix, err := polisInput(&prefixEx)
 	if err != nil {
 		b.Fatal(err)
+	}
+	// The State a live conversation has when 100 more votes arrive: the math
+	// has run after every batch of votes, so its clustering has followed them
+	// (a State from a cold run on the prefix starts from a clustering the
+	// next runs still move for many Lloyd steps).
+	var steady *polismath.State
+	{
+		const batches = 10
+		n := len(ex.Votes) - 100 - batches*100
+		part := *ex
+		for i := range batches + 1 {
+			part.Votes = ex.Votes[:n+i*100]
+			in, err := polisInput(&part)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, steady = polismath.Run(in, steady)
+		}
 	}
 	// As `agora analyze` runs it (two goroutines for large steps), and on one
 	// core as the server does ("-1core").
@@ -70,6 +90,15 @@ func BenchmarkMathProductionSize(b *testing.B) {
 				// next run does: give every one its own copy, untimed.
 				b.StopTimer()
 				prev := st.Clone()
+				b.StartTimer()
+				polismath.Run(full, prev)
+			}
+		})
+		b.Run("steady100"+suffix, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				b.StopTimer()
+				prev := steady.Clone()
 				b.StartTimer()
 				polismath.Run(full, prev)
 			}
