@@ -140,6 +140,25 @@ func TestKMeansEqualsPlainLloyd(t *testing.T) {
 	}
 }
 
+// creepingLloyd is a warm start of the base k-means where few centres move per
+// step: 500-3,500 points in four blobs clustered, then a quarter of them nudged.
+func creepingLloyd(rng *rand.Rand) *lloyd {
+	n := 500 + rng.IntN(3000)
+	points := make([]point, n)
+	for i := range points {
+		blob := float64(rng.IntN(4))
+		points[i] = point{id: i, pos: [2]float64{blob*3 + rng.NormFloat64()*2, blob + rng.NormFloat64()*2}, weight: 1}
+	}
+	last := kmeans(points, baseK, nil, baseMaxIters)
+	for i := range points {
+		if rng.IntN(4) == 0 {
+			points[i].pos[0] += rng.NormFloat64() * 0.3
+		}
+	}
+	at := newPointIndex(points)
+	return newLloyd(points, cleanStart(points, at, last, baseK), at)
+}
+
 // TestNearestAfterMovesEqualsFull checks that the centres' nearest-neighbour
 // distances a step keeps from the step before (nearestAfterMoves) are, bit for
 // bit, those measured afresh over every pair, through the warm runs of
@@ -148,20 +167,7 @@ func TestNearestAfterMovesEqualsFull(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	steps := 0
 	for trial := range 30 {
-		n := 500 + rng.IntN(3000)
-		points := make([]point, n)
-		for i := range points {
-			blob := float64(rng.IntN(4))
-			points[i] = point{id: i, pos: [2]float64{blob*3 + rng.NormFloat64()*2, blob + rng.NormFloat64()*2}, weight: 1}
-		}
-		last := kmeans(points, baseK, nil, baseMaxIters)
-		for i := range points {
-			if rng.IntN(4) == 0 {
-				points[i].pos[0] += rng.NormFloat64() * 0.3
-			}
-		}
-		at := newPointIndex(points)
-		l := newLloyd(points, cleanStart(points, at, last, baseK), at)
+		l := creepingLloyd(rng)
 		for range 30 {
 			centers, alive := slices.Clone(l.center), slices.Clone(l.alive)
 			kept := l.stepped && l.nearestOf != nil
@@ -200,20 +206,7 @@ func TestQuietSlotsHoldTheirBounds(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 9))
 	checked := 0
 	for trial := range 30 {
-		n := 500 + rng.IntN(3000)
-		points := make([]point, n)
-		for i := range points {
-			blob := float64(rng.IntN(4))
-			points[i] = point{id: i, pos: [2]float64{blob*3 + rng.NormFloat64()*2, blob + rng.NormFloat64()*2}, weight: 1}
-		}
-		last := kmeans(points, baseK, nil, baseMaxIters)
-		for i := range points {
-			if rng.IntN(4) == 0 {
-				points[i].pos[0] += rng.NormFloat64() * 0.3
-			}
-		}
-		at := newPointIndex(points)
-		l := newLloyd(points, cleanStart(points, at, last, baseK), at)
+		l := creepingLloyd(rng)
 		for range 30 {
 			l.step()
 			for c, ok := range l.alive {

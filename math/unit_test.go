@@ -325,18 +325,25 @@ func TestRunEdgeCases(t *testing.T) {
 	})
 }
 
+// indexedSynth is a small synthetic conversation, its Matrix built by Set, and the
+// row and column of every participant and statement in it.
+func indexedSynth(seed uint64) ([]synthVote, *Matrix, map[string]int, map[string]int32) {
+	votes := synthConversation(seed, 200, 40, 4000, 3, 0.9)
+	set := synthMatrix(votes, len(votes))
+	pAt, sAt := map[string]int{}, map[string]int32{}
+	for i, id := range set.Participants() {
+		pAt[id] = i
+	}
+	for j, id := range set.Statements() {
+		sAt[id] = int32(j)
+	}
+	return votes, set, pAt, sAt
+}
+
 func TestNewMatrixFromRows(t *testing.T) {
 	t.Run("EqualsSetInArrivalOrder", func(t *testing.T) {
-		votes := synthConversation(5, 200, 40, 4000, 3, 0.9)
-		set := synthMatrix(votes, len(votes))
+		votes, set, pAt, sAt := indexedSynth(5)
 		participants, statements := set.Participants(), set.Statements()
-		pAt, sAt := map[string]int{}, map[string]int32{}
-		for i, id := range participants {
-			pAt[id] = i
-		}
-		for j, id := range statements {
-			sAt[id] = int32(j)
-		}
 		rows := make([][]Cell, len(participants))
 		for _, v := range votes {
 			rows[pAt[v.participant]] = append(rows[pAt[v.participant]], Cell{Statement: sAt[v.statement], Vote: v.vote})
@@ -451,16 +458,8 @@ func inConvByID(d *voteData, prev map[string]bool) []bool {
 }
 
 func TestNewMatrixFromSortedRows(t *testing.T) {
-	votes := synthConversation(6, 200, 40, 4000, 3, 0.9)
-	set := synthMatrix(votes, len(votes))
+	votes, set, pAt, sAt := indexedSynth(6)
 	participants, statements := set.Participants(), set.Statements()
-	pAt, sAt := map[string]int{}, map[string]int32{}
-	for i, id := range participants {
-		pAt[id] = i
-	}
-	for j, id := range statements {
-		sAt[id] = int32(j)
-	}
 	// Every participant's latest vote per statement, by statement: an actor's rows.
 	latest := make([]map[int32]Vote, len(participants))
 	for _, v := range votes {
