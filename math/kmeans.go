@@ -619,9 +619,11 @@ func (l *lloyd) nearestMoved(a int) (float64, int32) {
 }
 
 // kmeansParallelPoints is the number of points from which a step's assignment is
-// split over two goroutines. Each point's assignment only reads the centres and
-// writes its own bounds, so the halves are independent and the result is the same;
-// the centres are still summed in point order, so they are bit for bit the same.
+// split over two goroutines (the first step's by points, the others' by slots).
+// Each point's assignment only reads the centres and writes its own bounds (and a
+// slot's visit its own reach and settled), so the halves are independent and the
+// result is the same; the centres are still summed in point order, so they are bit
+// for bit the same.
 const kmeansParallelPoints = 2000
 
 // both runs f on 0..n (the points, or the slots), in two concurrent halves when
@@ -724,11 +726,11 @@ func (l *lloyd) assignSlots(lo, hi int, max1, max2 float64, arg1 int) {
 			}
 			if len(l.moved) <= movedScan {
 				// The centres that did not move are as far as they were, at least
-				// the undecayed bound: only the moved ones need measuring, and
-				// not those whose distance from a's centre exceeds u plus the
-				// bound (r) by a margin that dwarfs every rounding: they are
-				// farther than r from the point, so the minimum is the one
-				// measuring all of them would give, bit for bit.
+				// the undecayed bound lb: only the moved ones need measuring, and
+				// not those whose distance from a's centre exceeds u + lb by a
+				// margin that dwarfs every rounding: they are farther than lb
+				// from the point, so the minimum is the one measuring all of
+				// them would give, bit for bit.
 				if fromA == nil {
 					fromA = l.distancesFrom(a, half)
 				}
