@@ -574,8 +574,7 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 			theta[jj] = ev[src]
 		}
 
-		// Residual of Ritz pair j: ‖Σ_c s_j[m0+c] next_c‖, judged against the distance
-		// of θ_j to the other Ritz values (the eigenvector error is about residual/gap).
+		// Residual of Ritz pair j: ‖Σ_c s_j[m0+c] next_c‖ (see ritzConverged).
 		gram := make([]float64, b*b)
 		for p := range b {
 			for q := p; q < b; q++ {
@@ -583,8 +582,7 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 				gram[q*b+p] = gram[p*b+q]
 			}
 		}
-		top := math.Max(theta[0], 0)
-		converged := true
+		res := make([]float64, nWant)
 		for j := range nWant {
 			s2 := 0.0
 			for p := range b {
@@ -592,17 +590,9 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 					s2 += ritz(m0+p, j) * ritz(m0+q, j) * gram[p*b+q]
 				}
 			}
-			gap := math.Inf(1)
-			for i := range m {
-				if i != j {
-					gap = math.Min(gap, math.Abs(theta[j]-theta[i]))
-				}
-			}
-			tol := math.Max(pcaGapTolerance*math.Min(gap, top), pcaFloor*top)
-			if math.Sqrt(math.Max(s2, 0)) > tol {
-				converged = false
-			}
+			res[j] = math.Sqrt(math.Max(s2, 0))
 		}
+		converged := ritzConverged(theta[:m], res)
 		if converged || m >= dim || products >= pcaMaxProducts {
 			out := make([][]float64, nWant)
 			for j := range nWant {
@@ -642,6 +632,61 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 		orthonormalizeBlock(next, V, rng, false)
 		block = next
 	}
+}
+
+// ritzConverged reports whether every wanted Ritz vector (one per residual norm in
+// res, for the largest Ritz values theta, descending) is within pcaGapTolerance of
+// its eigenvector in angle, by the better of two bounds (the eigenvalues beyond the
+// Ritz values are estimated by them, as a Krylov method must):
+//
+//   - alone: the angle is at most ‖r_j‖ / gap_j, gap_j the distance from θ_j to
+//     the other Ritz values;
+//   - as a cluster: the wanted Ritz vectors span a subspace within
+//     s = ‖R‖ / δ of the wanted eigenvectors' (R the residuals together, δ the
+//     distance from the smallest wanted Ritz value to the next one: the
+//     sin Θ theorem), and since their Rayleigh quotient is diagonal, each is
+//     within s + (1 + 2·θ_1/gap_in,j)·s² of its eigenvector, gap_in,j the
+//     distance to the other wanted Ritz values (the second-order term is the
+//     rotation inside the subspace that an error s can cause).
+//
+// The second bound is the sharp one when the two leading eigenvalues are close to
+// each other and far from the rest: a 19,000-opinion conversation with eigenvalues
+// 93.6, 92.3 and 57 needed 14 products for ‖r_j‖ ≤ 1e-8·1.36 and needs 10 for the
+// same 1e-8 angle. A residual below pcaFloor of the largest Ritz value passes.
+func ritzConverged(theta, res []float64) bool {
+	nWant := len(res)
+	top := math.Max(theta[0], 0)
+	total := 0.0
+	for _, r := range res {
+		total += r * r
+	}
+	out := math.Inf(1)
+	if len(theta) > nWant {
+		out = theta[nWant-1] - theta[nWant]
+	}
+	s := math.Sqrt(total) / math.Min(out, top)
+	for j, r := range res {
+		if r <= pcaFloor*top {
+			continue
+		}
+		gap, in := math.Inf(1), math.Inf(1)
+		for i, t := range theta {
+			if i == j {
+				continue
+			}
+			d := math.Abs(theta[j] - t)
+			gap = math.Min(gap, d)
+			if i < nWant {
+				in = math.Min(in, d)
+			}
+		}
+		alone := r / math.Min(gap, top)
+		cluster := s + (1+2*top/in)*s*s
+		if !(math.Min(alone, cluster) <= pcaGapTolerance) { // a NaN fails too
+			return false
+		}
+	}
+	return true
 }
 
 // project removes from each vector of r its components along the orthonormal basis V

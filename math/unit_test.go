@@ -2,7 +2,9 @@ package polismath
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -553,5 +555,124 @@ func TestNewMatrixFromSortedRows(t *testing.T) {
 		if _, err := NewMatrixFromSortedRows([]string{"p", "q"}, []string{"a", "b"}, bad); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// TestRitzConverged holds the eigensolver's stopping rule to its two bounds.
+func TestRitzConverged(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		theta []float64
+		res   []float64
+		want  bool
+	}{
+		// A close leading pair far from the rest: alone, each residual is too
+		// large for the 1.35 between them (7.4e-8), as a cluster the pair is
+		// within 4e-9 of its eigenvectors.
+		{"close pair, far from the rest", []float64{93.6, 92.25, 57.18, 56.24}, []float64{1e-7, 1e-7}, true},
+		// The same residuals when the second eigenvalue is close to the third:
+		// neither bound holds.
+		{"second close to the third", []float64{93.6, 92.25, 92.2, 56.24}, []float64{1e-7, 1e-7}, false},
+		// Separated eigenvalues: the bound alone decides, as it did before.
+		{"separated, small residuals", []float64{4400, 1800, 900}, []float64{1e-6, 5e-6}, true},
+		{"separated, large residuals", []float64{4400, 1800, 900}, []float64{1e-6, 1e-4}, false},
+		// The cluster bound's second-order term: the pair's subspace is within
+		// 5e-9, but a pair 1e-7 apart can rotate inside it by 5e-8.
+		{"nearly equal pair", []float64{100, 100 - 1e-7, 10}, []float64{3.18e-7, 3.18e-7}, false},
+		{"nearly equal pair, smaller residuals", []float64{100, 100 - 1e-7, 10}, []float64{3.18e-8, 3.18e-8}, true},
+		{"one wanted", []float64{10, 5}, []float64{4e-8}, true},
+		{"one wanted, too large", []float64{10, 5}, []float64{6e-8}, false},
+		{"residuals at the floor", []float64{100, 100, 100}, []float64{1e-12, 0}, true},
+		{"a NaN residual", []float64{100, 50, 10}, []float64{math.NaN(), 0}, false},
+	} {
+		if got := ritzConverged(tc.theta, tc.res); got != tc.want {
+			t.Errorf("%s: converged %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestPowerPCAOnACloseLeadingPair checks the eigensolver against a dense
+// eigen-decomposition where the two leading eigenvalues are close to each other
+// and far from the third (votes (participant + statement) mod 3 put three groups
+// on a circle, as in the server's benchmark conversation), cold and warm-started
+// from the components of the matrix without its last 200 votes: the case where
+// ritzConverged stops on the cluster bound.
+func TestPowerPCAOnACloseLeadingPair(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	type vote struct {
+		p, s string
+		v    Vote
+	}
+	var votes []vote
+	for range 8000 {
+		p, o := rng.IntN(600), int(400*rng.Float64()*rng.Float64())
+		votes = append(votes, vote{fmt.Sprint("p", p), fmt.Sprint("s", o), Vote((p+o)%3 - 1)})
+	}
+	build := func(n int) *voteData {
+		m := NewMatrix()
+		for _, v := range votes[:n] {
+			if err := m.Set(v.p, v.s, v.v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return newVoteData(m, nil, nil)
+	}
+	prev := build(len(votes) - 200)
+	d := build(len(votes))
+	k := d.numCols()
+	c := mat.NewDense(d.numRows(), k, nil)
+	for i := range d.numRows() {
+		for p := d.cRowPtr[i]; p < d.cRowPtr[i+1]; p++ {
+			c.Set(i, int(d.cCol[p]), d.cVal[p])
+		}
+	}
+	var ctc mat.SymDense
+	ctc.SymOuterK(1, c.T())
+	var eig mat.EigenSym
+	if !eig.Factorize(&ctc, true) {
+		t.Fatal("eigen-decomposition failed")
+	}
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	vals := eig.Values(nil)
+	l1, l2, l3 := vals[k-1], vals[k-2], vals[k-3]
+	if 5*(l1-l2) > l2-l3 {
+		t.Fatalf("eigenvalues %.4g, %.4g, %.4g: the leading pair is not close, the test checks nothing new", l1, l2, l3)
+	}
+	// The previous matrix's components, on this one's columns.
+	warmPCA := powerPCA(prev, 2, nil)
+	at := map[string]int{}
+	for j, id := range prev.statements {
+		at[id] = j
+	}
+	warm := make([][]float64, 2)
+	for comp := range warm {
+		warm[comp] = make([]float64, k)
+		for j, id := range d.statements {
+			if p, ok := at[id]; ok {
+				warm[comp][j] = warmPCA.comps[comp][p]
+			}
+		}
+	}
+	for _, start := range []struct {
+		name string
+		warm [][]float64
+	}{{"cold", nil}, {"warm", warm}} {
+		got := powerPCA(d, 2, start.warm)
+		if !got.converged {
+			t.Fatalf("%s: did not converge in %d products", start.name, got.iterations)
+		}
+		for comp := range 2 {
+			want := mat.Col(nil, k-1-comp, &vecs)
+			fixSign(want)
+			worst := 0.0
+			for j := range want {
+				worst = math.Max(worst, math.Abs(got.comps[comp][j]-want[j]))
+			}
+			if worst > 1e-8 {
+				t.Errorf("%s: component %d differs from the exact eigenvector by %.3g (%d products)", start.name, comp, worst, got.iterations)
+			}
+		}
+		t.Logf("%s: %d products; eigenvalues %.5g, %.5g, %.5g", start.name, got.iterations, l1, l2, l3)
 	}
 }
