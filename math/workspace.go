@@ -46,7 +46,7 @@ func getWorkspace() *workspace {
 		w = new(workspace)
 	}
 	if len(w.slab) < w.used {
-		w.slab = make([]float64, w.used)
+		w.slab = make([]float64, roomFor(w.used))
 	}
 	w.off, w.used = 0, 0
 	return w
@@ -80,10 +80,17 @@ func (w *workspace) bytes() int {
 // the previous run left: the caller overwrites or clears them.
 func buffer[T any](buf *[]T, n int) []T {
 	if cap(*buf) < n {
-		*buf = make([]T, n)
+		*buf = make([]T, roomFor(n))
 	}
 	return (*buf)[:n]
 }
+
+// roomFor is the size to allocate for a buffer that must hold n now: an eighth
+// more, since a live conversation's next run needs a little more (its votes,
+// opinions and participants only grow). Allocated at the exact size, the
+// buffers of the server's warm runs were all reallocated, and zeroed, at every
+// run: about a tenth of a run at 19,000 opinions, in zeroing and collection.
+func roomFor(n int) int { return n + n/8 + 64 }
 
 // floats returns n float64s from the slab, not cleared (a nil workspace allocates).
 func (w *workspace) floats(n int) []float64 {
