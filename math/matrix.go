@@ -169,9 +169,10 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 // it spares the copy: a server's analysis of a 19,000-opinion conversation spent a
 // tenth of its time copying votes twice before the math began.
 //
-// The Matrix reads the rows in place, so the caller must not change them while the
-// Matrix (or a Run on it) is in use; an actor's copy-on-write rows are not changed.
-// Editing the Matrix (Set, Delete) copies them first. When a statement's id is "" (a
+// The Matrix reads the rows, and the id slices, in place, so the caller must not
+// change them while the Matrix (or a Run on it) is in use; an actor's copy-on-write
+// rows and ids are not changed. Editing the Matrix (Set, Delete) copies the rows
+// first, and appends to copies of the id slices. When a statement's id is "" (a
 // deleted one), its cells are dropped, which copies the rows. Ids are not checked for
 // duplicates. The error reports a row of the wrong count, a cell outside statements, a
 // row out of order or with a repeat, or an invalid vote.
@@ -191,8 +192,8 @@ func NewMatrixFromSortedRows(participants, statements []string, rows [][]Cell) (
 		return newMatrixFromRows(participants, statements, rowPtr, cells, false)
 	}
 	m := &Matrix{
-		participants: slices.Clone(participants),
-		statements:   slices.Clone(statements),
+		participants: participants[:len(participants):len(participants)],
+		statements:   statements[:len(statements):len(statements)],
 		rows:         make([][]cell, len(rows)),
 		borrowed:     true,
 	}

@@ -518,6 +518,14 @@ func TestNewMatrixFromSortedRows(t *testing.T) {
 			t.Fatalf("editing the Matrix changed the caller's row %d", i)
 		}
 	}
+	// A new participant and statement go to copies of the id slices.
+	ids, cols := slices.Clone(participants), slices.Clone(statements)
+	if err := m.Set("newcomer", "new statement", Agree); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids, participants) || !slices.Equal(cols, statements) {
+		t.Fatal("editing the Matrix changed the caller's ids")
+	}
 
 	// A deleted statement's cells are dropped, as NewMatrixFromUniqueRows drops them.
 	deleted := slices.Clone(statements)
