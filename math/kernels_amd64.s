@@ -58,11 +58,13 @@ TEXT ·gatherPairsAsm(SB), NOSPLIT, $0-56
 
 grow:
 	MOVLQSX 4(AX)(SI*4), R10
-	XORPD X0, X0 // the sums start at +0, as Go's do
-	CMPQ R9, R10
-	JGE gstore
+	XORPD X0, X0 // the even entries' sums start at +0, as Go's do
+	XORPD X3, X3 // the odd entries'
+	LEAQ 1(R9), R12
+	CMPQ R12, R10
+	JGE gtail
 
-gentry:
+gpair:
 	MOVL (BX)(R9*4), R11
 	MOVSD (CX)(R9*8), X1
 	UNPCKLPD X1, X1
@@ -70,9 +72,32 @@ gentry:
 	MOVUPD (DX)(R11*1), X2
 	MULPD X1, X2 // v·z[col]
 	ADDPD X2, X0 // s + v·z[col]
-	INCQ R9
+	MOVL 4(BX)(R9*4), R11
+	MOVSD 8(CX)(R9*8), X4
+	UNPCKLPD X4, X4
+	SHLQ $4, R11
+	MOVUPD (DX)(R11*1), X5
+	MULPD X4, X5
+	ADDPD X5, X3 // t + v·z[col]
+	ADDQ $2, R9
+	LEAQ 1(R9), R12
+	CMPQ R12, R10
+	JLT gpair
+
+gtail:
 	CMPQ R9, R10
-	JLT gentry
+	JGE gsum
+	MOVL (BX)(R9*4), R11
+	MOVSD (CX)(R9*8), X1
+	UNPCKLPD X1, X1
+	SHLQ $4, R11
+	MOVUPD (DX)(R11*1), X2
+	MULPD X1, X2
+	ADDPD X2, X0
+	INCQ R9
+
+gsum:
+	ADDPD X3, X0 // s + t
 
 gstore:
 	MOVQ SI, R11
@@ -98,22 +123,49 @@ TEXT ·gramPairsAsm(SB), NOSPLIT, $0-56
 mrow:
 	MOVLQSX 4(AX)(SI*4), R10
 	XORPD X0, X0
-	MOVQ R9, R12 // the row's first entry, for the second pass
-	CMPQ R9, R10
-	JGE mnext
+	XORPD X3, X3
+	MOVQ R9, R13 // the row's first entry, for the second pass
+	LEAQ 1(R9), R12
+	CMPQ R12, R10
+	JGE mtail
 
-mgather:
+mpair:
 	MOVL (BX)(R9*4), R11
 	MOVSD (CX)(R9*8), X1
 	UNPCKLPD X1, X1
 	SHLQ $4, R11
 	MOVUPD (DX)(R11*1), X2
 	MULPD X1, X2 // v·x[col]
-	ADDPD X2, X0 // t + v·x[col]
-	INCQ R9
+	ADDPD X2, X0 // s + v·x[col]
+	MOVL 4(BX)(R9*4), R11
+	MOVSD 8(CX)(R9*8), X4
+	UNPCKLPD X4, X4
+	SHLQ $4, R11
+	MOVUPD (DX)(R11*1), X5
+	MULPD X4, X5
+	ADDPD X5, X3 // t + v·x[col]
+	ADDQ $2, R9
+	LEAQ 1(R9), R12
+	CMPQ R12, R10
+	JLT mpair
+
+mtail:
 	CMPQ R9, R10
-	JLT mgather
-	MOVQ R12, R9
+	JGE msum
+	MOVL (BX)(R9*4), R11
+	MOVSD (CX)(R9*8), X1
+	UNPCKLPD X1, X1
+	SHLQ $4, R11
+	MOVUPD (DX)(R11*1), X2
+	MULPD X1, X2
+	ADDPD X2, X0
+	INCQ R9
+
+msum:
+	ADDPD X3, X0 // t = s + t
+	MOVQ R13, R9
+	CMPQ R9, R10
+	JGE mnext
 
 mscatter:
 	MOVL (BX)(R9*4), R11
