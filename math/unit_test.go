@@ -67,6 +67,27 @@ func TestMatrix(t *testing.T) {
 	})
 }
 
+// denseEigen returns the eigenvalues (ascending) and eigenvectors (columns) of
+// CᵀC for d's centered matrix, by a dense decomposition.
+func denseEigen(t *testing.T, d *voteData) ([]float64, *mat.Dense) {
+	t.Helper()
+	c := mat.NewDense(d.numRows(), d.numCols(), nil)
+	for i := range d.numRows() {
+		for p := d.cRowPtr[i]; p < d.cRowPtr[i+1]; p++ {
+			c.Set(i, int(d.cCol[p]), d.cVal[p])
+		}
+	}
+	var ctc mat.SymDense
+	ctc.SymOuterK(1, c.T())
+	var eig mat.EigenSym
+	if !eig.Factorize(&ctc, true) {
+		t.Fatal("eigen-decomposition failed")
+	}
+	vecs := new(mat.Dense)
+	eig.VectorsTo(vecs)
+	return eig.Values(nil), vecs
+}
+
 // TestPowerPCAMatchesExactEigenvectors checks the sparse block Krylov eigensolver against
 // a dense eigen-decomposition of CᵀC on every fixture, independently of Polis.
 func TestPowerPCAMatchesExactEigenvectors(t *testing.T) {
@@ -75,27 +96,13 @@ func TestPowerPCAMatchesExactEigenvectors(t *testing.T) {
 			f := loadPolisFixture(t, name)
 			d := newVoteData(f.matrix(t), toSet(f.modOut), toSet(f.meta))
 			k := d.numCols()
-			c := mat.NewDense(d.numRows(), k, nil)
-			for i := range d.numRows() {
-				for p := d.cRowPtr[i]; p < d.cRowPtr[i+1]; p++ {
-					c.Set(i, int(d.cCol[p]), d.cVal[p])
-				}
-			}
-			var ctc mat.SymDense
-			ctc.SymOuterK(1, c.T())
-			var eig mat.EigenSym
-			if !eig.Factorize(&ctc, true) {
-				t.Fatal("eigen-decomposition failed")
-			}
-			var vecs mat.Dense
-			eig.VectorsTo(&vecs)
-			vals := eig.Values(nil)
+			vals, vecs := denseEigen(t, d)
 			got := powerPCA(d, 2, nil)
 			if !got.converged {
 				t.Fatalf("did not converge in %d products", got.iterations)
 			}
 			for comp := range 2 {
-				want := mat.Col(nil, k-1-comp, &vecs) // ascending eigenvalues
+				want := mat.Col(nil, k-1-comp, vecs) // ascending eigenvalues
 				fixSign(want)
 				worst := 0.0
 				for j := range want {
@@ -628,21 +635,7 @@ func TestPowerPCAOnACloseLeadingPair(t *testing.T) {
 	prev := build(len(votes) - 200)
 	d := build(len(votes))
 	k := d.numCols()
-	c := mat.NewDense(d.numRows(), k, nil)
-	for i := range d.numRows() {
-		for p := d.cRowPtr[i]; p < d.cRowPtr[i+1]; p++ {
-			c.Set(i, int(d.cCol[p]), d.cVal[p])
-		}
-	}
-	var ctc mat.SymDense
-	ctc.SymOuterK(1, c.T())
-	var eig mat.EigenSym
-	if !eig.Factorize(&ctc, true) {
-		t.Fatal("eigen-decomposition failed")
-	}
-	var vecs mat.Dense
-	eig.VectorsTo(&vecs)
-	vals := eig.Values(nil)
+	vals, vecs := denseEigen(t, d)
 	l1, l2, l3 := vals[k-1], vals[k-2], vals[k-3]
 	if 5*(l1-l2) > l2-l3 {
 		t.Fatalf("eigenvalues %.4g, %.4g, %.4g: the leading pair is not close, the test checks nothing new", l1, l2, l3)
@@ -671,7 +664,7 @@ func TestPowerPCAOnACloseLeadingPair(t *testing.T) {
 			t.Fatalf("%s: did not converge in %d products", start.name, got.iterations)
 		}
 		for comp := range 2 {
-			want := mat.Col(nil, k-1-comp, &vecs)
+			want := mat.Col(nil, k-1-comp, vecs)
 			fixSign(want)
 			worst := 0.0
 			for j := range want {
