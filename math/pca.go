@@ -651,7 +651,7 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 //
 // The second bound is the sharp one when the two leading eigenvalues are close to
 // each other and far from the rest: a 19,000-opinion conversation with eigenvalues
-// 93.6, 92.3 and 57 needed 14 products for ‖r_j‖ ≤ 1e-8·1.36 and needs 10 for the
+// 93.6, 92.3 and 57 needed 14 products for ‖r_j‖ ≤ 1e-8·1.36 and needs 11 for the
 // same 1e-8 angle. A residual below pcaFloor of the largest Ritz value passes.
 func ritzConverged(theta, res []float64) bool {
 	nWant := len(res)
