@@ -230,3 +230,47 @@ func TestQuietSlotsHoldTheirBounds(t *testing.T) {
 		t.Fatal("no slot was marked settled: the runs did not exercise the rule")
 	}
 }
+
+// TestNearestByListEqualsSweep checks the first step of a warm start: for every
+// point of a start slot, searching the slot's list of nearest centres gives the
+// sweep's nearest centre, distance and second distance bit for bit, whenever the
+// list suffices (points moved onto a grid, far from their start slots, often
+// leave it to the sweep).
+func TestNearestByListEqualsSweep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 21))
+	byList, swept := 0, 0
+	for trial := range 30 {
+		l := creepingLloyd(rng)
+		if trial%3 == 0 {
+			// Grid positions: many exact ties between centres' distances.
+			for i := range l.pts {
+				l.pts[i].pos = [2]float64{float64(rng.IntN(12)), float64(rng.IntN(12))}
+			}
+		}
+		l.sortByX()
+		if len(l.byX) < sweepFrom {
+			continue
+		}
+		l.buildNeighbours()
+		for i, p := range l.pts {
+			a := l.assign[i]
+			if a < 0 {
+				continue
+			}
+			ua2 := dist2(p.pos, l.center[a])
+			c, d1, d2, ok := l.nearestByList(p.pos, int(a), math.Sqrt(ua2), ua2)
+			if !ok {
+				swept++
+				continue
+			}
+			byList++
+			wc, w1, w2 := l.sweep(p.pos)
+			if c != wc || math.Float64bits(d1) != math.Float64bits(w1) || math.Float64bits(d2) != math.Float64bits(w2) {
+				t.Fatalf("trial %d, point %d of slot %d: list gives %d at %v (second %v), sweep %d at %v (second %v)", trial, i, a, c, d1, d2, wc, w1, w2)
+			}
+		}
+	}
+	if byList == 0 || swept == 0 {
+		t.Fatalf("the list decided %d points and left %d to the sweep: both paths must be exercised", byList, swept)
+	}
+}
