@@ -58,12 +58,21 @@ func DecodeRequest(b []byte) (*Request, error) {
 	if r.Method == "" || len(r.URI) == 0 || r.URI[0] != '/' {
 		return nil, errors.New("cluster: forwarded request without a method or an absolute path")
 	}
-	for _, h := range r.Header {
-		if len(h) != 2 {
-			return nil, errors.New("cluster: forwarded header is not a name and a value")
-		}
+	if !headerPairs(r.Header) {
+		return nil, errors.New("cluster: forwarded header is not a name and a value")
 	}
 	return &r, nil
+}
+
+// headerPairs reports whether every header is a name and a value: the relaying
+// node indexes both.
+func headerPairs(header [][]string) bool {
+	for _, h := range header {
+		if len(h) != 2 {
+			return false
+		}
+	}
+	return true
 }
 
 // EncodeResponse encodes an owner's answer.
@@ -80,6 +89,9 @@ func DecodeResponse(b []byte) (*Response, error) {
 	}
 	if r.Status < 100 || r.Status > 599 {
 		return nil, fmt.Errorf("cluster: forwarded response with status %d", r.Status)
+	}
+	if !headerPairs(r.Header) {
+		return nil, errors.New("cluster: forwarded response header is not a name and a value")
 	}
 	return &r, nil
 }

@@ -14,7 +14,8 @@ package polismath
 // ones in the other, as the Go loops keep them.
 //
 // The assembly does not check bounds: it is only called on a matrix that
-// checkedForKernels has validated, with vectors long enough (kernelArgs).
+// checkedForKernels has validated, on rows in range (kernelRows) and vectors long
+// enough.
 
 // dot2Go returns v·a and v·b in one pass over v.
 func dot2Go(v, a, b []float64) (float64, float64) {
