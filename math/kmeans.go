@@ -125,8 +125,8 @@ type lloyd struct {
 	// left, per half of both.
 	moves [2][]move
 	// fromBuf holds, per half of both, distancesFrom's result.
-	// nbrs[a] lists the centres nearest to slot a's (buildNeighbours), for the
-	// first step of a warm start.
+	// nbrs[a] lists the centres nearest to slot a's (nearestOfAll), for the
+	// first step of a warm start; nil unless that step sweeps.
 	nbrs     [][]neighbour
 	fromBuf  [2][]float64
 	byX      []int32   // live slots sorted by centre x (then slot), for sweep
@@ -415,7 +415,8 @@ func (l *lloyd) step() {
 			l.nearestAfterMoves()
 			nearMovedDone = true
 		} else {
-			l.nearestOfAll()
+			// The first step of a warm start also lists each centre's nearest.
+			l.nearestOfAll(!l.stepped && l.guessed)
 		}
 		for a := range k {
 			l.half[a] = 0.5 * math.Sqrt(l.near2[a])
@@ -453,9 +454,6 @@ func (l *lloyd) step() {
 	first := !l.stepped
 	l.moves[0], l.moves[1] = l.moves[0][:0], l.moves[1][:0]
 	if first {
-		if l.guessed && len(l.byX) >= sweepFrom {
-			l.buildNeighbours()
-		}
 		l.both(len(l.pts), l.assignFirst)
 	} else {
 		l.both(len(l.center), func(lo, hi int) { l.assignSlots(lo, hi, max1, max2, arg1) })
@@ -549,14 +547,25 @@ func removeSorted(s []int32, x int32) []int32 {
 }
 
 // nearestOfAll sets, for every live centre, its nearest other live centre and
-// their squared distance (+Inf, -1 when it has none; dead slots too).
-func (l *lloyd) nearestOfAll() {
+// their squared distance (+Inf, -1 when it has none; dead slots too). With
+// neighbours (the first step of a warm start), the same pass over the pairs also
+// sets l.nbrs[a] to the firstNeighbours live centres nearest to a's centre (all of
+// them if fewer), nearest first, with their distances from it (nearestByList).
+func (l *lloyd) nearestOfAll(neighbours bool) {
 	k := len(l.center)
 	if l.nearestOf == nil {
 		l.nearestOf, l.near2 = make([]int32, k), make([]float64, k)
 	}
 	for a := range k {
 		l.nearestOf[a], l.near2[a] = -1, math.Inf(1)
+	}
+	if neighbours {
+		if l.nbrs == nil {
+			l.nbrs = make([][]neighbour, k)
+		}
+		for a := range k {
+			l.nbrs[a] = l.nbrs[a][:0]
+		}
 	}
 	for a := range k {
 		if !l.alive[a] {
@@ -572,6 +581,11 @@ func (l *lloyd) nearestOfAll() {
 			}
 			if d < l.near2[c] {
 				l.nearestOf[c], l.near2[c] = int32(a), d
+			}
+			if neighbours {
+				r := math.Sqrt(d)
+				l.nbrs[a] = keepNearest(l.nbrs[a], neighbour{r, int32(c)})
+				l.nbrs[c] = keepNearest(l.nbrs[c], neighbour{r, int32(a)})
 			}
 		}
 	}
@@ -683,34 +697,8 @@ type neighbour struct {
 }
 
 // firstNeighbours is how many of the nearest other centres the first step of a
-// warm start keeps per slot (buildNeighbours).
+// warm start keeps per slot (nearestOfAll).
 const firstNeighbours = 12
-
-// buildNeighbours sets l.nbrs[a], for every live slot a, to the firstNeighbours
-// live centres nearest to a's centre (all of them if fewer), nearest first, with
-// their distances from it.
-func (l *lloyd) buildNeighbours() {
-	k := len(l.center)
-	if l.nbrs == nil {
-		l.nbrs = make([][]neighbour, k)
-	}
-	for a := range k {
-		l.nbrs[a] = l.nbrs[a][:0]
-	}
-	for a := range k {
-		if !l.alive[a] {
-			continue
-		}
-		for c := a + 1; c < k; c++ {
-			if !l.alive[c] {
-				continue
-			}
-			d := math.Sqrt(dist2(l.center[a], l.center[c]))
-			l.nbrs[a] = keepNearest(l.nbrs[a], neighbour{d, int32(c)})
-			l.nbrs[c] = keepNearest(l.nbrs[c], neighbour{d, int32(a)})
-		}
-	}
-}
 
 // keepNearest inserts m into list, sorted by distance and at most firstNeighbours
 // long: what it leaves out is at least as far as the last it keeps.

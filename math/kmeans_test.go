@@ -251,7 +251,7 @@ func TestNearestByListEqualsSweep(t *testing.T) {
 		if len(l.byX) < sweepFrom {
 			continue
 		}
-		l.buildNeighbours()
+		l.nearestOfAll(true)
 		for i, p := range l.pts {
 			a := l.assign[i]
 			if a < 0 {
