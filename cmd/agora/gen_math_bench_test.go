@@ -39,33 +39,25 @@ func genExport(tb testing.TB, c genConfig) *polis.Export {
 // every batch of votes.
 func BenchmarkMathProductionSize(b *testing.B) {
 	ex := genExport(b, genDefaults())
-	full, err := polisInput(ex)
-	if err != nil {
-		b.Fatal(err)
+	// firstVotes is the input of the conversation's first n votes.
+	firstVotes := func(n int) polismath.Input {
+		part := *ex
+		part.Votes = ex.Votes[:n]
+		in, err := polisInput(&part)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return in
 	}
-	prefixEx := *ex
-	prefixEx.Votes = ex.Votes[:len(ex.Votes)-100]
-	prefix, err := polisInput(&prefixEx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	full, prefix := firstVotes(len(ex.Votes)), firstVotes(len(ex.Votes)-100)
 	// The State a live conversation has when 100 more votes arrive: the math
 	// has run after every batch of votes, so its clustering has followed them
 	// (a State from a cold run on the prefix starts from a clustering the
 	// next runs still move for many Lloyd steps).
 	var steady *polismath.State
-	{
-		const batches = 10
-		n := len(ex.Votes) - 100 - batches*100
-		part := *ex
-		for i := range batches + 1 {
-			part.Votes = ex.Votes[:n+i*100]
-			in, err := polisInput(&part)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_, steady = polismath.Run(in, steady)
-		}
+	const batches = 10
+	for n := len(ex.Votes) - 100 - batches*100; n <= len(ex.Votes)-100; n += 100 {
+		_, steady = polismath.Run(firstVotes(n), steady)
 	}
 	// As `agora analyze` runs it (two goroutines for large steps), and on one
 	// core as the server does ("-1core").
