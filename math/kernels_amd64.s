@@ -45,6 +45,49 @@ snext:
 	JLT srow
 	RET
 
+// ROWDOT sets X0 to the product of the row's entries R9..R10 with the pairs at
+// DX (rowDotGo): the even entries summed in X0, the odd ones in X3, both from +0
+// as Go's sums are, then added. It leaves R9 at R10 and uses R11, R12, X1-X5.
+// Each function expands it once, so its labels are the function's own.
+#define ROWDOT \
+	XORPD X0, X0 \
+	XORPD X3, X3 \
+	LEAQ 1(R9), R12 \
+	CMPQ R12, R10 \
+	JGE rdtail \
+rdpair: \
+	MOVL (BX)(R9*4), R11 \
+	MOVSD (CX)(R9*8), X1 \
+	UNPCKLPD X1, X1 \
+	SHLQ $4, R11 \
+	MOVUPD (DX)(R11*1), X2 \
+	MULPD X1, X2 \
+	ADDPD X2, X0 \
+	MOVL 4(BX)(R9*4), R11 \
+	MOVSD 8(CX)(R9*8), X4 \
+	UNPCKLPD X4, X4 \
+	SHLQ $4, R11 \
+	MOVUPD (DX)(R11*1), X5 \
+	MULPD X4, X5 \
+	ADDPD X5, X3 \
+	ADDQ $2, R9 \
+	LEAQ 1(R9), R12 \
+	CMPQ R12, R10 \
+	JLT rdpair \
+rdtail: \
+	CMPQ R9, R10 \
+	JGE rdsum \
+	MOVL (BX)(R9*4), R11 \
+	MOVSD (CX)(R9*8), X1 \
+	UNPCKLPD X1, X1 \
+	SHLQ $4, R11 \
+	MOVUPD (DX)(R11*1), X2 \
+	MULPD X1, X2 \
+	ADDPD X2, X0 \
+	INCQ R9 \
+rdsum: \
+	ADDPD X3, X0
+
 // func gatherPairsAsm(rowPtr, col *int32, val *float64, z, y *[2]float64, lo, hi int)
 TEXT ·gatherPairsAsm(SB), NOSPLIT, $0-56
 	MOVQ rowPtr+0(FP), AX
@@ -58,48 +101,7 @@ TEXT ·gatherPairsAsm(SB), NOSPLIT, $0-56
 
 grow:
 	MOVLQSX 4(AX)(SI*4), R10
-	XORPD X0, X0 // the even entries' sums start at +0, as Go's do
-	XORPD X3, X3 // the odd entries'
-	LEAQ 1(R9), R12
-	CMPQ R12, R10
-	JGE gtail
-
-gpair:
-	MOVL (BX)(R9*4), R11
-	MOVSD (CX)(R9*8), X1
-	UNPCKLPD X1, X1
-	SHLQ $4, R11
-	MOVUPD (DX)(R11*1), X2
-	MULPD X1, X2 // v·z[col]
-	ADDPD X2, X0 // s + v·z[col]
-	MOVL 4(BX)(R9*4), R11
-	MOVSD 8(CX)(R9*8), X4
-	UNPCKLPD X4, X4
-	SHLQ $4, R11
-	MOVUPD (DX)(R11*1), X5
-	MULPD X4, X5
-	ADDPD X5, X3 // t + v·z[col]
-	ADDQ $2, R9
-	LEAQ 1(R9), R12
-	CMPQ R12, R10
-	JLT gpair
-
-gtail:
-	CMPQ R9, R10
-	JGE gsum
-	MOVL (BX)(R9*4), R11
-	MOVSD (CX)(R9*8), X1
-	UNPCKLPD X1, X1
-	SHLQ $4, R11
-	MOVUPD (DX)(R11*1), X2
-	MULPD X1, X2
-	ADDPD X2, X0
-	INCQ R9
-
-gsum:
-	ADDPD X3, X0 // s + t
-
-gstore:
+	ROWDOT // y[i] = c_i · z
 	MOVQ SI, R11
 	SHLQ $4, R11
 	MOVUPD X0, (DI)(R11*1)
@@ -122,47 +124,8 @@ TEXT ·gramPairsAsm(SB), NOSPLIT, $0-56
 
 mrow:
 	MOVLQSX 4(AX)(SI*4), R10
-	XORPD X0, X0
-	XORPD X3, X3
 	MOVQ R9, R13 // the row's first entry, for the second pass
-	LEAQ 1(R9), R12
-	CMPQ R12, R10
-	JGE mtail
-
-mpair:
-	MOVL (BX)(R9*4), R11
-	MOVSD (CX)(R9*8), X1
-	UNPCKLPD X1, X1
-	SHLQ $4, R11
-	MOVUPD (DX)(R11*1), X2
-	MULPD X1, X2 // v·x[col]
-	ADDPD X2, X0 // s + v·x[col]
-	MOVL 4(BX)(R9*4), R11
-	MOVSD 8(CX)(R9*8), X4
-	UNPCKLPD X4, X4
-	SHLQ $4, R11
-	MOVUPD (DX)(R11*1), X5
-	MULPD X4, X5
-	ADDPD X5, X3 // t + v·x[col]
-	ADDQ $2, R9
-	LEAQ 1(R9), R12
-	CMPQ R12, R10
-	JLT mpair
-
-mtail:
-	CMPQ R9, R10
-	JGE msum
-	MOVL (BX)(R9*4), R11
-	MOVSD (CX)(R9*8), X1
-	UNPCKLPD X1, X1
-	SHLQ $4, R11
-	MOVUPD (DX)(R11*1), X2
-	MULPD X1, X2
-	ADDPD X2, X0
-	INCQ R9
-
-msum:
-	ADDPD X3, X0 // t = s + t
+	ROWDOT       // t = c_i · x
 	MOVQ R13, R9
 	CMPQ R9, R10
 	JGE mnext
