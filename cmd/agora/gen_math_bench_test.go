@@ -73,28 +73,23 @@ func BenchmarkMathProductionSize(b *testing.B) {
 				polismath.Run(full, nil)
 			}
 		})
-		b.Run("warm100"+suffix, func(b *testing.B) {
-			_, st := polismath.Run(prefix, nil)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				// Each run takes over its State's statistics, as the server's
-				// next run does: give every one its own copy, untimed.
-				b.StopTimer()
-				prev := st.Clone()
-				b.StartTimer()
-				polismath.Run(full, prev)
+		// from runs full warm from st: each run takes over its State's
+		// statistics, as the server's next run does, so every one gets its own
+		// copy, untimed.
+		from := func(st *polismath.State) func(b *testing.B) {
+			return func(b *testing.B) {
+				b.ReportAllocs()
+				for range b.N {
+					b.StopTimer()
+					prev := st.Clone()
+					b.StartTimer()
+					polismath.Run(full, prev)
+				}
 			}
-		})
-		b.Run("steady100"+suffix, func(b *testing.B) {
-			b.ReportAllocs()
-			for range b.N {
-				b.StopTimer()
-				prev := steady.Clone()
-				b.StartTimer()
-				polismath.Run(full, prev)
-			}
-		})
+		}
+		_, cold := polismath.Run(prefix, nil)
+		b.Run("warm100"+suffix, from(cold))
+		b.Run("steady100"+suffix, from(steady))
 	}
 }
 
