@@ -179,12 +179,11 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 		return nil // the snapshot is built by the actor: an error here is a bug
 	}
 	// Every opinion, in column order: the math then finds the unvoted ones
-	// in one merge pass.
-	statements := make([]string, 0, len(snap.opinionIDs))
-	for _, id := range snap.opinionIDs {
-		if id != "" {
-			statements = append(statements, id)
-		}
+	// in one merge pass. Without a deleted opinion ("" in its place) that is
+	// the column list itself.
+	statements := snap.opinionIDs
+	if slices.Contains(statements, "") {
+		statements = slices.DeleteFunc(slices.Clone(statements), func(id string) bool { return id == "" })
 	}
 	res, state := polismath.Run(polismath.Input{Votes: m, ModeratedOut: snap.moderatedOut, Meta: snap.meta, Statements: statements}, prev)
 	a := &analysis{

@@ -98,7 +98,7 @@ func BenchmarkPCAProductionSize(b *testing.B) {
 			warm [][]float64
 		}{
 			{"cold", nil},
-			{"warm100", alignComponents(st, d.statements)},
+			{"warm100", alignComponents(nil, st, d.statements)},
 		} {
 			b.Run(tc.name+suffix, func(b *testing.B) {
 				var iters int
@@ -119,7 +119,7 @@ func BenchmarkBaseKMeansProductionSize(b *testing.B) {
 	votes := synthRouted(42, prodParticipants, prodStatements, prodVotes, prodGroups, 0.85)
 	_, prev := Run(Input{Votes: synthMatrix(votes, len(votes)-100)}, nil)
 	d := newVoteData(synthMatrix(votes, len(votes)), nil, nil)
-	pos := projectParticipants(d, powerPCA(d, 2, alignComponents(prev, d.statements)).comps)
+	pos := projectParticipants(d, powerPCA(d, 2, alignComponents(nil, prev, d.statements)).comps)
 	rowOf := make(map[string]int, d.numRows())
 	for i, id := range d.participants {
 		rowOf[id] = i

@@ -30,21 +30,28 @@ type clustering struct {
 // then groups the base clusters for every k from 2 to min(5, 2 + n_base/12), picks the
 // k with the best silhouette (the largest k on ties) and lets the k-smoother decide
 // which clustering is published. prevBase has row indices as members.
-func clusterParticipants(pos [][2]float64, in []bool, prevBase []kcluster, prevGroups map[int][]kcluster, smoother KSmoother, parallel bool) clustering {
+//
+// The base k-means takes its arrays from w (nil: allocated).
+func clusterParticipants(w *workspace, pos [][2]float64, in []bool, prevBase []kcluster, prevGroups map[int][]kcluster, smoother KSmoother, parallel bool) clustering {
 	n := 0
 	for _, ok := range in {
 		if ok {
 			n++
 		}
 	}
-	pts := make([]point, 0, n)
+	var pts []point
+	if w != nil {
+		pts = buffer(&w.points, n)[:0]
+	} else {
+		pts = make([]point, 0, n)
+	}
 	for i, ok := range in {
 		if ok {
 			pts = append(pts, point{id: i, pos: pos[i], weight: 1})
 		}
 	}
 	out := clustering{byK: map[int][]kcluster{}, smooth: smoother}
-	out.base = kmeansWith(pts, baseK, prevBase, baseMaxIters, parallel)
+	out.base = kmeansWith(w, pts, baseK, prevBase, baseMaxIters, parallel)
 	if len(out.base) < 2 {
 		return out
 	}

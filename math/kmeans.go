@@ -34,11 +34,12 @@ type kcluster struct {
 // their points are dropped, so fewer than k may come back. At most maxIters+1 steps
 // are taken. The result is sorted by id.
 func kmeans(points []point, k int, last []kcluster, maxIters int) []kcluster {
-	return kmeansWith(points, k, last, maxIters, false)
+	return kmeansWith(nil, points, k, last, maxIters, false)
 }
 
-// kmeansWith is kmeans, its large steps' assignments in two goroutines when parallel.
-func kmeansWith(points []point, k int, last []kcluster, maxIters int, parallel bool) []kcluster {
+// kmeansWith is kmeans, its large steps' assignments in two goroutines when parallel,
+// its per-point arrays taken from w (nil: allocated).
+func kmeansWith(w *workspace, points []point, k int, last []kcluster, maxIters int, parallel bool) []kcluster {
 	if len(points) == 0 || k <= 0 {
 		return nil
 	}
@@ -50,7 +51,7 @@ func kmeansWith(points []point, k int, last []kcluster, maxIters int, parallel b
 	} else {
 		clusters = initClusters(points, k)
 	}
-	l := newLloyd(points, clusters, at)
+	l := newLloyd(w, points, clusters, at)
 	l.parallel = parallel
 	for iter := maxIters; ; iter-- {
 		l.step()
@@ -150,16 +151,23 @@ const movedScan = 64
 // the accumulated rounding error.
 const boundSlack = 1e-9
 
-func newLloyd(points []point, clusters []kcluster, at pointIndex) *lloyd {
+func newLloyd(w *workspace, points []point, clusters []kcluster, at pointIndex) *lloyd {
 	n, k := len(points), len(clusters)
+	var assign []int32
+	if w != nil {
+		assign = buffer(&w.assign, n)
+		clear(assign)
+	} else {
+		assign = make([]int32, n)
+	}
 	l := &lloyd{
 		pts:       points,
 		ids:       make([]int, k),
 		center:    make([][2]float64, k),
 		alive:     make([]bool, k),
-		assign:    make([]int32, n),
-		upper:     make([]float64, n),
-		lower:     make([]float64, n),
+		assign:    assign,
+		upper:     w.zeros(n),
+		lower:     w.zeros(n),
 		delta:     make([]float64, k),
 		half:      make([]float64, k),
 		changed:   make([]bool, k),
@@ -894,6 +902,21 @@ func (l *lloyd) result() []kcluster {
 			out = append(out, kcluster{id: l.ids[c], center: l.center[c]})
 		}
 	}
+	// The members of every cluster share one array, each cluster's at its
+	// final length (counted first).
+	size := make([]int, len(out))
+	total := 0
+	for i := range l.pts {
+		if s := slot[l.assign[i]]; s >= 0 {
+			size[s]++
+			total++
+		}
+	}
+	all := make([]int, 0, total)
+	for s, n := range size {
+		out[s].members = all[len(all) : len(all) : len(all)+n]
+		all = all[:len(all)+n]
+	}
 	for i, p := range l.pts {
 		if s := slot[l.assign[i]]; s >= 0 {
 			out[s].members = append(out[s].members, p.id)
@@ -927,7 +950,7 @@ func cleanStart(points []point, at pointIndex, last []kcluster, k int) []kcluste
 	var clusters []kcluster
 	for _, c := range last {
 		maxID = max(maxID, c.id)
-		var members []int
+		members := make([]int, 0, len(c.members))
 		for _, m := range c.members {
 			if _, ok := at.get(m); ok {
 				members = append(members, m)

@@ -128,7 +128,7 @@ func TestKMeansEqualsPlainLloyd(t *testing.T) {
 				}
 			}
 		}
-		cold := kmeansWith(points, k, nil, baseMaxIters, trial%2 == 0)
+		cold := kmeansWith(nil, points, k, nil, baseMaxIters, trial%2 == 0)
 		same("cold", cold, plainKMeans(points, k, nil, baseMaxIters))
 		for i := range points {
 			if rng.IntN(4) == 0 {
@@ -136,7 +136,7 @@ func TestKMeansEqualsPlainLloyd(t *testing.T) {
 				points[i].pos[1] += rng.NormFloat64() * 0.3
 			}
 		}
-		same("warm", kmeansWith(points, k, cold, baseMaxIters, trial%2 == 1), plainKMeans(points, k, cold, baseMaxIters))
+		same("warm", kmeansWith(nil, points, k, cold, baseMaxIters, trial%2 == 1), plainKMeans(points, k, cold, baseMaxIters))
 	}
 }
 
@@ -156,7 +156,7 @@ func creepingLloyd(rng *rand.Rand) *lloyd {
 		}
 	}
 	at := newPointIndex(points)
-	return newLloyd(points, cleanStart(points, at, last, baseK), at)
+	return newLloyd(nil, points, cleanStart(points, at, last, baseK), at)
 }
 
 // TestNearestAfterMovesEqualsFull checks that the centres' nearest-neighbour

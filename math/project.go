@@ -6,9 +6,10 @@ import "math"
 // of the components. The raw projection of a row is scaled by sqrt(K / n_i), n_i being
 // the cells the participant has seen: otherwise someone who voted on a tenth of the
 // statements would sit near the origin only because most of their centered row is zero.
+// The positions live in d's workspace: callers copy what they keep.
 func projectParticipants(d *voteData, comps [][]float64) [][2]float64 {
 	k := float64(d.numCols())
-	out := make([][2]float64, d.numRows())
+	out := pairs(d.w.floats(2 * d.numRows()))
 	// Two components in the usual case, one pass for both; a missing one reads
 	// zeros.
 	var u0, u1 []float64

@@ -49,10 +49,12 @@ func Run(in Input, prev *State) (*Result, *State) {
 	n, k := d.numRows(), d.numCols()
 
 	// PCA on all participants, warm-started from the previous components.
-	comps := [][]float64{make([]float64, k), make([]float64, k)}
+	var comps [][]float64
 	if n >= 2 && k >= 1 {
-		res := powerPCA(d, min(2, k), alignComponents(prev, d.statements))
-		copy(comps, res.comps)
+		comps = powerPCA(d, min(2, k), alignComponents(w, prev, d.statements)).comps
+	}
+	for len(comps) < 2 {
+		comps = append(comps, make([]float64, k))
 	}
 	pos := projectParticipants(d, comps)
 
@@ -93,7 +95,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	} else {
 		start = baseFromState(prev.BaseClusters, byID())
 	}
-	cl := clusterParticipants(pos, clusterable, start, groupsFromState(prev.GroupClusterings), prev.Smoother, in.Parallel)
+	cl := clusterParticipants(w, pos, clusterable, start, groupsFromState(prev.GroupClusterings), prev.Smoother, in.Parallel)
 
 	baseByID := make(map[int]kcluster, len(cl.base))
 	for _, b := range cl.base {
@@ -348,8 +350,9 @@ func toSet(ids []string) map[string]bool {
 }
 
 // alignComponents maps the previous components onto the current columns; statements
-// that are new since then start at zero.
-func alignComponents(prev *State, statements []string) [][]float64 {
+// that are new since then start at zero. The vectors come from w (they only start
+// the PCA).
+func alignComponents(w *workspace, prev *State, statements []string) [][]float64 {
 	if len(prev.Components) == 0 || len(prev.StatementIDs) == 0 {
 		return nil
 	}
@@ -358,7 +361,7 @@ func alignComponents(prev *State, statements []string) [][]float64 {
 			return nil
 		}
 	}
-	if out := alignInOrder(prev, statements); out != nil {
+	if out := alignInOrder(w, prev, statements); out != nil {
 		return out
 	}
 	at := make(map[string]int, len(prev.StatementIDs))
@@ -370,7 +373,7 @@ func alignComponents(prev *State, statements []string) [][]float64 {
 		if len(c) != len(prev.StatementIDs) {
 			return nil
 		}
-		v := make([]float64, len(statements))
+		v := w.zeros(len(statements))
 		for j, id := range statements {
 			if p, ok := at[id]; ok {
 				v[j] = c[p]
@@ -386,10 +389,10 @@ func alignComponents(prev *State, statements []string) [][]float64 {
 // anywhere among them (a statement's first vote inserts its column). It returns nil
 // when that is not the case. Ids are unique in both lists, so when every previous
 // statement is matched in order, the unmatched current ones are exactly the new ones.
-func alignInOrder(prev *State, statements []string) [][]float64 {
+func alignInOrder(w *workspace, prev *State, statements []string) [][]float64 {
 	out := make([][]float64, len(prev.Components))
 	for c := range out {
-		out[c] = make([]float64, len(statements))
+		out[c] = w.zeros(len(statements))
 	}
 	p := 0
 	for j, id := range statements {
@@ -445,7 +448,7 @@ func rowsInOrder(ids, participants []string) ([]int, bool) {
 func baseFromPositions(bs []BaseCluster, at [][]int32, rows []int) []kcluster {
 	out := make([]kcluster, 0, len(bs))
 	for c, b := range bs {
-		kc := kcluster{id: b.ID, center: b.Center}
+		kc := kcluster{id: b.ID, center: b.Center, members: make([]int, 0, len(at[c]))}
 		for _, k := range at[c] {
 			if int(k) < len(rows) && rows[k] >= 0 {
 				kc.members = append(kc.members, rows[k])

@@ -107,7 +107,7 @@ func TestAlignComponents(t *testing.T) {
 				cur = append(cur, id)
 			}
 		}
-		got := alignComponents(prev, cur)
+		got := alignComponents(nil, prev, cur)
 		for c := range 2 {
 			for j, id := range cur {
 				want := 0.0

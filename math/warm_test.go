@@ -175,7 +175,7 @@ func TestWarmStartIsAFixedPoint(t *testing.T) {
 				t.Errorf("base clusters changed from %d to %d", len(st.BaseClusters), len(st2.BaseClusters))
 			}
 			d := newVoteData(f.matrix(t), toSet(f.modOut), toSet(f.meta))
-			if res := powerPCA(d, 2, alignComponents(st, d.statements)); res.iterations > 2 {
+			if res := powerPCA(d, 2, alignComponents(nil, st, d.statements)); res.iterations > 2 {
 				t.Errorf("warm PCA on unchanged votes took %d products", res.iterations)
 			}
 		})

@@ -1,6 +1,9 @@
 package polismath
 
-import "runtime"
+import (
+	"runtime"
+	"unsafe"
+)
 
 // workspace holds the large temporary arrays of one Run (the compressed votes, the
 // tallies, the eigensolver's vectors), so that the next run reuses them
@@ -22,6 +25,8 @@ type workspace struct {
 	colMap  []int32
 	matCol  []int32
 	tallies []tally
+	points  []point // the base k-means' points
+	assign  []int32 // and their slots
 
 	// slab serves floats; used counts what this run asked for, so that the next run
 	// gets one slab large enough for all of it.
@@ -72,7 +77,8 @@ const maxIdleWorkspace = 32 << 20
 // bytes returns the memory w holds.
 func (w *workspace) bytes() int {
 	n := 4*cap(w.col) + cap(w.vote) + 8*cap(w.cVal) + 4*cap(w.cCol) + 8*cap(w.cRowPtr) + 4*cap(w.keep) + 8*cap(w.rowPtr) + 8*cap(w.counts) +
-		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 4*cap(w.matCol) + 12*cap(w.tallies) + 8*cap(w.slab)
+		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 4*cap(w.matCol) + 12*cap(w.tallies) +
+		int(unsafe.Sizeof(point{}))*cap(w.points) + 4*cap(w.assign) + 8*cap(w.slab)
 	return n
 }
 
