@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/agora-dev/agora"
 )
@@ -356,5 +357,95 @@ func TestSnapshotColumnsOfAnImport(t *testing.T) {
 	checkSnapshotColumns(t, s)
 	if s.snapshotForMath().opinionExternalIDs != nil {
 		t.Fatal("external ids in the snapshot though every opinion that had one is deleted")
+	}
+}
+
+// A loaded conversation keeps its rows in one array, and edits after the load
+// (inserting, changing and cancelling votes, with and without a snapshot
+// reading the rows) change only the row they are for.
+func TestLoadedRowsAreCompactAndEditsStayInTheirRow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	const opinions, voters = 30, 40
+	s := newConversation(agora.Conversation{ID: "c"})
+	for seq := range opinions {
+		if err := s.LoadOpinion(agora.Opinion{ID: fmt.Sprint("o", seq), ConversationID: "c", Status: agora.StatusVisible, Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[[2]int]agora.Vote{} // {voter, opinion} -> vote
+	pid := func(p int) string { return fmt.Sprint("p", p) }
+	for range 400 {
+		p, o := rng.IntN(voters), rng.IntN(opinions)
+		if _, ok := want[[2]int{p, o}]; ok {
+			continue
+		}
+		v := agora.Vote(rng.IntN(3) - 1)
+		want[[2]int{p, o}] = v
+		if err := s.LoadVote(agora.StoredVote{ParticipantID: pid(p), OpinionID: fmt.Sprint("o", o), Vote: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.finishLoad()
+
+	// One array: each row ends where the next begins, and has no room to
+	// grow into its neighbour.
+	var next unsafe.Pointer // one past the previous row's end
+	for i := range s.voters {
+		c := s.voters[i].cells
+		if len(c) == 0 {
+			continue
+		}
+		if cap(c) != len(c) {
+			t.Fatalf("row %s has capacity %d for %d cells", s.voters[i].id, cap(c), len(c))
+		}
+		if next != nil && unsafe.Pointer(&c[0]) != next {
+			t.Fatalf("row %s does not follow the row before it", s.voters[i].id)
+		}
+		next = unsafe.Add(unsafe.Pointer(&c[0]), uintptr(len(c))*unsafe.Sizeof(c[0]))
+	}
+
+	check := func(step int) {
+		t.Helper()
+		n := 0
+		for i := range s.voters {
+			row := &s.voters[i]
+			var p int
+			if _, err := fmt.Sscan(row.id[1:], &p); err != nil {
+				t.Fatal(err)
+			}
+			for j, c := range row.cells {
+				if j > 0 && row.cells[j-1].opinion >= c.opinion {
+					t.Fatalf("step %d: row %s out of order", step, row.id)
+				}
+				if v, ok := want[[2]int{p, int(c.opinion)}]; !ok || v != c.vote {
+					t.Fatalf("step %d: row %s holds %d on o%d, want %v (present %v)", step, row.id, c.vote, c.opinion, v, ok)
+				}
+			}
+			n += len(row.cells)
+		}
+		if n != len(want) {
+			t.Fatalf("step %d: %d cells in the rows, want %d", step, n, len(want))
+		}
+	}
+	check(-1)
+	var held *heldSnapshot
+	for step := range 2000 {
+		if step%50 == 0 {
+			held = holdSnapshot(s.snapshotForMath(), step)
+		}
+		p, o := rng.IntN(voters), rng.IntN(opinions)
+		key := [2]int{p, o}
+		if _, ok := want[key]; ok && rng.IntN(3) == 0 {
+			s.cancelVote(pid(p), int32(o))
+			delete(want, key)
+		} else {
+			v := agora.Vote(rng.IntN(3) - 1)
+			s.setVote(pid(p), int32(o), v)
+			want[key] = v
+		}
+		check(step)
+		if err := held.unchanged(); err != nil {
+			t.Fatalf("step %d: the snapshot taken at step %d changed: %v", step, held.step, err)
+		}
 	}
 }
