@@ -99,23 +99,21 @@ func (snap *mathSnapshot) prepare() {
 			snap.moderatedOut = append(snap.moderatedOut, id)
 		}
 	}
-	snap.cells = make([][]polismath.Cell, len(snap.rows))
-	for i, r := range snap.rows {
-		snap.cells[i] = mathCells(r)
-	}
+	snap.cells = mathRows(snap.rows)
 }
 
-// mathCells views a row's cells as the math's, without copying: voteCell and
+// mathRows views the rows' cells as the math's, without copying: voteCell and
 // polismath.Cell have the same layout (an int32, then a one-byte vote of the same
-// values), which the declarations below check at compile time.
-func mathCells(r []voteCell) []polismath.Cell {
-	if len(r) == 0 {
+// values), which the declarations below check at compile time, and so have
+// slices of them.
+func mathRows(rows [][]voteCell) [][]polismath.Cell {
+	if len(rows) == 0 {
 		return nil
 	}
-	return unsafe.Slice((*polismath.Cell)(unsafe.Pointer(unsafe.SliceData(r))), len(r))
+	return unsafe.Slice((*[]polismath.Cell)(unsafe.Pointer(unsafe.SliceData(rows))), len(rows))
 }
 
-// Compile-time checks of the layout mathCells relies on: each array length
+// Compile-time checks of the layout mathRows relies on: each array length
 // below is negative, and the build fails, if the layouts differ.
 var (
 	_ [unsafe.Sizeof(voteCell{}) - unsafe.Sizeof(polismath.Cell{})]byte

@@ -61,7 +61,7 @@ func clusterParticipants(w *workspace, pos [][2]float64, in []bool, prevBase []k
 	}
 	maxK := min(maxGroups, 2+len(out.base)/12)
 	bestScore := 0.0
-	dist := pairDistances(gpts)
+	dist := pairDistancesTo(w.floats(len(gpts)*len(gpts)), gpts)
 	for k := 2; k <= maxK; k++ {
 		cl := kmeans(gpts, k, prevGroups[k], groupMaxIters)
 		out.byK[k] = cl

@@ -1074,8 +1074,15 @@ func dist2(a, b [2]float64) float64 {
 // pairDistances returns the distances between the points, dist[i*n+j] for points i
 // and j, computed once for the silhouettes of every k.
 func pairDistances(points []point) []float64 {
+	return pairDistancesTo(make([]float64, len(points)*len(points)), points)
+}
+
+// pairDistancesTo is pairDistances into dist, of length n*n, which it overwrites.
+func pairDistancesTo(dist []float64, points []point) []float64 {
 	n := len(points)
-	dist := make([]float64, n*n)
+	for i := range n {
+		dist[i*n+i] = 0
+	}
 	for i := range n {
 		for j := i + 1; j < n; j++ {
 			d := math.Sqrt(dist2(points[i].pos, points[j].pos))

@@ -169,8 +169,8 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 // it spares the copy: a server's analysis of a 19,000-opinion conversation spent a
 // tenth of its time copying votes twice before the math began.
 //
-// The Matrix reads the rows, and the id slices, in place, so the caller must not
-// change them while the Matrix (or a Run on it) is in use; an actor's copy-on-write
+// The Matrix reads the rows, the slice holding them and the id slices in place, so
+// the caller must not change them while the Matrix (or a Run on it) is in use; an actor's copy-on-write
 // rows and ids are not changed. Editing the Matrix (Set, Delete) copies the rows
 // first, and appends to copies of the id slices. When a statement's id is "" (a
 // deleted one), its cells are dropped, which copies the rows. Ids are not checked for
@@ -194,7 +194,7 @@ func NewMatrixFromSortedRows(participants, statements []string, rows [][]Cell) (
 	m := &Matrix{
 		participants: participants[:len(participants):len(participants)],
 		statements:   statements[:len(statements):len(statements)],
-		rows:         make([][]cell, len(rows)),
+		rows:         rows[:len(rows):len(rows)],
 		borrowed:     true,
 	}
 	k := int32(len(statements))
@@ -211,7 +211,6 @@ func NewMatrixFromSortedRows(participants, statements []string, rows [][]Cell) (
 			}
 			last = c.Statement
 		}
-		m.rows[r] = row[:len(row):len(row)]
 		m.votes += len(row)
 	}
 	return m, nil
@@ -222,10 +221,11 @@ func (m *Matrix) own() {
 	if !m.borrowed {
 		return
 	}
+	rows := make([][]cell, len(m.rows))
 	for i, r := range m.rows {
-		m.rows[i] = slices.Clone(r)
+		rows[i] = slices.Clone(r)
 	}
-	m.borrowed = false
+	m.rows, m.borrowed = rows, false
 }
 
 // index builds the id lookup tables of a Matrix made by NewMatrixFromRows the first

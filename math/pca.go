@@ -107,8 +107,9 @@ func sharesWithModeratedOut(d *voteData) bool {
 // sharesWithModeratedOut.
 func sharedCentered(d *voteData) *centered {
 	n, k := d.numRows(), d.numCols()
-	c := &centered{rows: n, cols: k, col: d.cCol, val: d.cVal, rowOf: identity(n), colOf: identity(k)}
-	c.rowPtr = make([]int32, n+1)
+	ident := d.w.identity(max(n, k))
+	c := &centered{rows: n, cols: k, col: d.cCol, val: d.cVal, rowOf: ident[:n:n], colOf: ident[:k:k]}
+	c.rowPtr = d.w.int32s(n + 1)
 	for i, p := range d.cRowPtr {
 		c.rowPtr[i] = int32(p)
 	}
@@ -496,6 +497,7 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 	x := w.floats(dim * b)
 	y := w.floats(dim * b)
 	h := w.zeros(maxBasis * b)
+	symBuf := w.floats(maxBasis * maxBasis) // Rayleigh-Ritz's matrix, every step
 
 	block := make([][]float64, b)
 	for j := range block {
@@ -570,7 +572,7 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 		}
 
 		// Rayleigh-Ritz on span(V).
-		sym = mat.NewSymDense(m, nil)
+		sym = mat.NewSymDense(m, symBuf[:m*m])
 		for i := range m {
 			for j := i; j < m; j++ {
 				sym.SetSym(i, j, H[i*maxBasis+j])

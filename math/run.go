@@ -101,7 +101,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	for _, b := range cl.base {
 		baseByID[b.id] = b
 	}
-	member := make([]int, n)
+	member := buffer(&w.member, n)
 	for i := range member {
 		member[i] = -1
 	}
@@ -234,6 +234,13 @@ func Run(in Input, prev *State) (*Result, *State) {
 	}
 	next.stats.Store(cache)
 	posOf := make([]int32, n) // row -> position in next.InConv
+	inConv := 0
+	for _, ok := range clusterable {
+		if ok {
+			inConv++
+		}
+	}
+	next.InConv = make([]string, 0, inConv)
 	for i, id := range d.participants {
 		if clusterable[i] {
 			posOf[i] = int32(len(next.InConv))

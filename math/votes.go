@@ -88,8 +88,8 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 
 	// The columns with a vote, in Matrix order.
 	d.statements = make([]string, 0, nAll)
-	d.modOut = make([]bool, 0, nAll)
-	d.meta = make([]bool, 0, nAll)
+	flags := buffer(&w.flags, 2*nAll)
+	d.modOut, d.meta = flags[:0:nAll], flags[nAll:nAll]
 	d.mean = make([]float64, 0, nAll)
 	colMap := buffer(&w.colMap, nAll)
 	d.matCol = buffer(&w.matCol, nAll)[:0]

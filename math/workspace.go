@@ -2,6 +2,7 @@ package polismath
 
 import (
 	"runtime"
+	"slices"
 	"unsafe"
 )
 
@@ -12,21 +13,25 @@ import (
 // a sixth of its time. Nothing in a workspace outlives the Run that holds it; what
 // the Result and the State keep is copied out.
 type workspace struct {
-	col     []int32
-	vote    []Vote
-	cVal    []float64
-	cCol    []int32
-	cRowPtr []int
-	keep    []int32
-	rowPtr  []int
-	counts  []int
-	sum     []float64
-	cnt     []int32
-	colMap  []int32
-	matCol  []int32
-	tallies []tally
-	points  []point // the base k-means' points
-	assign  []int32 // and their slots
+	col      []int32
+	vote     []Vote
+	cVal     []float64
+	cCol     []int32
+	cRowPtr  []int
+	keep     []int32
+	rowPtr   []int
+	counts   []int
+	sum      []float64
+	cnt      []int32
+	colMap   []int32
+	matCol   []int32
+	tallies  []tally
+	points   []point // the base k-means' points
+	assign   []int32 // and their slots
+	ident    []int32 // ident[i] = i, kept from run to run
+	rowPtr32 []int32
+	member   []int
+	flags    []bool
 
 	// slab serves floats; used counts what this run asked for, so that the next run
 	// gets one slab large enough for all of it.
@@ -78,7 +83,8 @@ const maxIdleWorkspace = 32 << 20
 func (w *workspace) bytes() int {
 	n := 4*cap(w.col) + cap(w.vote) + 8*cap(w.cVal) + 4*cap(w.cCol) + 8*cap(w.cRowPtr) + 4*cap(w.keep) + 8*cap(w.rowPtr) + 8*cap(w.counts) +
 		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 4*cap(w.matCol) + 12*cap(w.tallies) +
-		int(unsafe.Sizeof(point{}))*cap(w.points) + 4*cap(w.assign) + 8*cap(w.slab)
+		int(unsafe.Sizeof(point{}))*cap(w.points) + 4*cap(w.assign) +
+		4*cap(w.ident) + 4*cap(w.rowPtr32) + 8*cap(w.member) + cap(w.flags) + 8*cap(w.slab)
 	return n
 }
 
@@ -97,6 +103,33 @@ func buffer[T any](buf *[]T, n int) []T {
 // buffers of the server's warm runs were all reallocated, and zeroed, at every
 // run: about a tenth of a run at 19,000 opinions, in zeroing and collection.
 func roomFor(n int) int { return n + n/8 + 64 }
+
+// identity returns the identity map of 0..n-1 (a nil workspace allocates). The
+// values a workspace holds stay valid, so a run only writes the new ones.
+func (w *workspace) identity(n int) []int32 {
+	if w == nil {
+		return identity(n)
+	}
+	have := len(w.ident)
+	if n > cap(w.ident) {
+		w.ident = slices.Grow(w.ident, roomFor(n)-have)
+	}
+	if n > have {
+		w.ident = w.ident[:n]
+		for i := have; i < n; i++ {
+			w.ident[i] = int32(i)
+		}
+	}
+	return w.ident[:n:n]
+}
+
+// int32s returns n int32s for sharedCentered's row offsets (nil workspace: allocated).
+func (w *workspace) int32s(n int) []int32 {
+	if w == nil {
+		return make([]int32, n)
+	}
+	return buffer(&w.rowPtr32, n)
+}
 
 // floats returns n float64s from the slab, not cleared (a nil workspace allocates).
 func (w *workspace) floats(n int) []float64 {
