@@ -3,6 +3,7 @@ package polismath
 import (
 	"encoding/json"
 	"math"
+	"runtime"
 	"sort"
 	"testing"
 )
@@ -235,5 +236,33 @@ func TestWarmStartFindsPreviousClustersByPositionOrByID(t *testing.T) {
 	jd, _ := json.Marshal(d)
 	if string(jc) != string(jd) {
 		t.Fatal("warm starts on reordered rows differ")
+	}
+}
+
+// TestParallelRunAgreesWithOneCore runs a conversation large enough for the
+// sparse products to split over two goroutines (pcaParallelVotes) with and
+// without Input.Parallel, cold and then warm after more votes: the two agree on
+// the PCA and every position within tolPosition (the split products add their
+// halves' sums in another order), and on the groups.
+func TestParallelRunAgreesWithOneCore(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // the split needs two
+	votes := synthRouted(17, 3000, 3000, 60000, 3, 0.85)
+	if len(votes) < pcaParallelVotes+1000 {
+		t.Fatalf("%d votes: too few to split the products", len(votes))
+	}
+	var prev [2]*State
+	for _, n := range []int{len(votes) - 500, len(votes)} {
+		var res [2]*Result
+		for i, parallel := range []bool{false, true} {
+			res[i], prev[i] = Run(Input{Votes: synthMatrix(votes, n), Parallel: parallel}, prev[i])
+		}
+		compareAnalyses(t, res[1], res[0])
+		if res[0].K != res[1].K {
+			t.Fatalf("%d votes: %d groups on one core, %d in parallel", n, res[0].K, res[1].K)
+		}
+		p, o := partitions(res[1], res[0])
+		if ari := AdjustedRandIndex(p, o); ari != 1 {
+			t.Fatalf("%d votes: the groups differ (adjusted Rand %.4f)", n, ari)
+		}
 	}
 }
