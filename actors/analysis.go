@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/internal/ident"
 	polismath "github.com/agora-dev/agora/math"
 )
 
@@ -273,12 +274,12 @@ func indexBySeq(ops []polismath.Opinion, ids []string) []int32 {
 		if fallback != nil { // out of order once: the map from now on
 			seq = len(ids)
 		}
-		for seq < len(ids) && ids[seq] != id {
+		for seq < len(ids) && !ident.Same(ids[seq], id) {
 			seq++
 		}
 		if seq == len(ids) && restarts == 0 { // the second run starts over
 			restarts++
-			for seq = 0; seq < next && ids[seq] != id; seq++ {
+			for seq = 0; seq < next && !ident.Same(ids[seq], id); seq++ {
 			}
 			if seq == next {
 				seq = len(ids)

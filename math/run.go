@@ -2,6 +2,8 @@ package polismath
 
 import (
 	"slices"
+
+	"github.com/agora-dev/agora/internal/ident"
 )
 
 // Input is one snapshot of a conversation for the math.
@@ -272,7 +274,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 // statement, voted or not): those without a vote are then the columns d left out,
 // and nothing needs hashing.
 func unvotedOf(d *voteData, m *Matrix, listed []string) []string {
-	if len(listed) > 0 && slices.Equal(listed, m.statements) {
+	if len(listed) > 0 && ident.SameList(listed, m.statements) {
 		return d.unused
 	}
 	return unvoted(d.statements, listed)
@@ -403,7 +405,7 @@ func alignInOrder(w *workspace, prev *State, statements []string) [][]float64 {
 	}
 	p := 0
 	for j, id := range statements {
-		if p < len(prev.StatementIDs) && prev.StatementIDs[p] == id {
+		if p < len(prev.StatementIDs) && ident.Same(prev.StatementIDs[p], id) {
 			for c, comp := range prev.Components {
 				out[c][j] = comp[p]
 			}
@@ -437,7 +439,7 @@ func rowsInOrder(ids, participants []string) ([]int, bool) {
 	rows := make([]int, len(ids))
 	i := 0
 	for k, id := range ids {
-		for i < len(participants) && participants[i] != id {
+		for i < len(participants) && !ident.Same(participants[i], id) {
 			i++
 		}
 		if i == len(participants) {
