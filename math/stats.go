@@ -225,6 +225,11 @@ func consensus(d *voteData, all []tally) Consensus {
 			if dir == DirectionDisagree {
 				n = int(all[j].d)
 			}
+			if 2*n <= int(all[j].s) {
+				// prob(n, s) = (n+1)/(s+2) > 1/2 exactly when 2n > s; most
+				// statements fail it, and their figures are not needed.
+				continue
+			}
 			p, z := prob(n, int(all[j].s)), propTest(n, int(all[j].s))
 			// What insertTop would drop is not built.
 			if p > 0.5 && significant(z) && (len(cs) < maxConsensus || p*z > cs[len(cs)-1].metric) {

@@ -677,3 +677,59 @@ func TestPowerPCAOnACloseLeadingPair(t *testing.T) {
 		t.Logf("%s: %d products; eigenvalues %.5g, %.5g, %.5g", start.name, got.iterations, l1, l2, l3)
 	}
 }
+
+// consensus picks, per direction, the five statements (not moderated out) with
+// the largest p·z among those with p > 1/2 and a significant z, ties in column
+// order: checked against that definition, computed for every column and
+// sorted, on small counts, where p is close to 1/2 and the significance test
+// decides.
+func TestConsensusIsItsDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 21))
+	for trial := range 300 {
+		k := 1 + rng.IntN(40)
+		d := &voteData{statements: make([]string, k), modOut: make([]bool, k)}
+		all := make([]tally, k)
+		for j := range k {
+			d.statements[j] = fmt.Sprint("s", j)
+			d.modOut[j] = rng.IntN(10) == 0
+			s := rng.IntN(8)
+			if rng.IntN(4) == 0 {
+				s = rng.IntN(300)
+			}
+			a := rng.IntN(s + 1)
+			all[j] = tally{a: int32(a), d: int32(rng.IntN(s - a + 1)), s: int32(s)}
+		}
+		got := consensus(d, all)
+		for _, dir := range []string{DirectionAgree, DirectionDisagree} {
+			type cand struct {
+				j      int
+				metric float64
+			}
+			var want []cand
+			for j := range k {
+				n := int(all[j].a)
+				if dir == DirectionDisagree {
+					n = int(all[j].d)
+				}
+				p, z := prob(n, int(all[j].s)), propTest(n, int(all[j].s))
+				if !d.modOut[j] && p > 0.5 && significant(z) {
+					want = append(want, cand{j, p * z})
+				}
+			}
+			sort.SliceStable(want, func(x, y int) bool { return want[x].metric > want[y].metric })
+			want = want[:min(len(want), maxConsensus)]
+			list := got.Agree
+			if dir == DirectionDisagree {
+				list = got.Disagree
+			}
+			if len(list) != len(want) {
+				t.Fatalf("trial %d, %s: %d statements, want %d", trial, dir, len(list), len(want))
+			}
+			for i, c := range want {
+				if list[i].OpinionID != d.statements[c.j] {
+					t.Fatalf("trial %d, %s: #%d is %s, want %s", trial, dir, i, list[i].OpinionID, d.statements[c.j])
+				}
+			}
+		}
+	}
+}
