@@ -116,7 +116,10 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 		}
 		d.mean = append(d.mean, mean)
 	}
-	if len(d.unused) > 0 {
+	// Without unvoted columns the Matrix's column numbers are d's; otherwise
+	// the cells are renumbered, in the centering pass when there is one.
+	renumber := len(d.unused) > 0
+	if renumber && d.nModOut > 0 {
 		for p, j := range d.col {
 			d.col[p] = colMap[j]
 		}
@@ -134,8 +137,16 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 		// through d and checks bounds only on the mean.
 		cols := d.col
 		cVal, vote, mean := buffer(&w.cVal, len(cols)), d.vote[:len(cols)], d.mean
-		for p, j := range cols {
-			cVal[p] = float64(vote[p]) - mean[j]
+		if renumber {
+			for p, j := range cols {
+				c := colMap[j]
+				cols[p] = c
+				cVal[p] = float64(vote[p]) - mean[c]
+			}
+		} else {
+			for p, j := range cols {
+				cVal[p] = float64(vote[p]) - mean[j]
+			}
 		}
 		d.cVal = cVal
 		copy(d.seen, d.voteCount)
