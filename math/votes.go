@@ -1,5 +1,7 @@
 package polismath
 
+import "slices"
+
 // voteData is the read-only, compressed (CSR) form of one Matrix snapshot that every
 // stage of the pipeline works on. It only contains participants and statements with at
 // least one vote (Polis' matrix has no empty rows or columns), in Matrix order.
@@ -69,13 +71,23 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 		vote:   buffer(&w.vote, m.votes),
 	}
 	d.rowPtr[0] = 0
-	d.participants = make([]string, 0, len(m.rows))
+	// The participants with a vote: usually every row, and then the Matrix's
+	// own list (nothing in a run changes it).
+	ids := buffer(&w.ids, len(m.rows)+nAll)
+	d.participants = m.participants[:len(m.rows):len(m.rows)]
+	if slices.ContainsFunc(m.rows, func(r []cell) bool { return len(r) == 0 }) {
+		d.participants = ids[:0:len(m.rows)]
+	}
+	d.unused = ids[len(m.rows):len(m.rows)]
+	copyIDs := len(d.participants) == 0
 	at := 0
 	for i, row := range m.rows {
 		if len(row) == 0 {
 			continue
 		}
-		d.participants = append(d.participants, m.participants[i])
+		if copyIDs {
+			d.participants = append(d.participants, m.participants[i])
+		}
 		cols, votes := d.col[at:at+len(row)], d.vote[at:at+len(row)]
 		for p, c := range row {
 			cols[p], votes[p] = c.Statement, c.Vote

@@ -32,6 +32,7 @@ type workspace struct {
 	rowPtr32 []int32
 	member   []int
 	flags    []bool
+	ids      []string // a run's participants with a vote, then its unvoted statements
 
 	// slab serves floats; used counts what this run asked for, so that the next run
 	// gets one slab large enough for all of it.
@@ -84,7 +85,7 @@ func (w *workspace) bytes() int {
 	n := 4*cap(w.col) + cap(w.vote) + 8*cap(w.cVal) + 4*cap(w.cCol) + 8*cap(w.cRowPtr) + 4*cap(w.keep) + 8*cap(w.rowPtr) + 8*cap(w.counts) +
 		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 4*cap(w.matCol) + 12*cap(w.tallies) +
 		int(unsafe.Sizeof(point{}))*cap(w.points) + 4*cap(w.assign) +
-		4*cap(w.ident) + 4*cap(w.rowPtr32) + 8*cap(w.member) + cap(w.flags) + 8*cap(w.slab)
+		4*cap(w.ident) + 4*cap(w.rowPtr32) + 8*cap(w.member) + cap(w.flags) + 16*cap(w.ids) + 8*cap(w.slab)
 	return n
 }
 
