@@ -170,12 +170,13 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 // tenth of its time copying votes twice before the math began.
 //
 // The Matrix reads the rows, the slice holding them and the id slices in place, so
-// the caller must not change them while the Matrix (or a Run on it) is in use; an actor's copy-on-write
-// rows and ids are not changed. Editing the Matrix (Set, Delete) copies the rows
-// first, and appends to copies of the id slices. When a statement's id is "" (a
-// deleted one), its cells are dropped, which copies the rows. Ids are not checked for
-// duplicates. The error reports a row of the wrong count, a cell outside statements, a
-// row out of order or with a repeat, or an invalid vote.
+// the caller must not change them while the Matrix (or a Run on it) is in use; an
+// actor's copy-on-write rows and ids are not changed. Editing the Matrix (Set,
+// Delete) copies the rows first, and appends to copies of the id slices. When a
+// statement's id is "" (a deleted one), its cells are dropped, which copies the
+// rows. Ids are not checked for duplicates. The error reports a row of the wrong
+// count, a cell outside statements, a row out of order or with a repeat, or an
+// invalid vote.
 func NewMatrixFromSortedRows(participants, statements []string, rows [][]Cell) (*Matrix, error) {
 	if len(rows) != len(participants) {
 		return nil, fmt.Errorf("polismath: %d rows for %d participants", len(rows), len(participants))
