@@ -60,9 +60,13 @@ func TestMatrix(t *testing.T) {
 		_ = m.Set("p", "a", Agree)
 		_ = m.Set("q", "b", Agree)
 		m.Delete("q", "b")
+		_ = m.Set("r", "a", Disagree)
 		d := newVoteData(m, nil, nil)
-		if d.numRows() != 1 || d.numCols() != 1 {
-			t.Fatalf("got %d x %d, want 1 x 1", d.numRows(), d.numCols())
+		if d.numRows() != 2 || d.numCols() != 1 {
+			t.Fatalf("got %d x %d, want 2 x 1", d.numRows(), d.numCols())
+		}
+		if !slices.Equal(d.participants, []string{"p", "r"}) || !slices.Equal(d.statements, []string{"a"}) || !slices.Equal(d.unused, []string{"b"}) {
+			t.Fatalf("rows %q, columns %q, unvoted %q; want [p r], [a], [b]", d.participants, d.statements, d.unused)
 		}
 	})
 }
