@@ -22,9 +22,12 @@ type Input struct {
 	// without a vote yet, so that a new statement gets a routing priority at once.
 	Statements []string
 	// Parallel lets a large run use a second goroutine for its sparse products and its
-	// k-means assignments, which nearly halves its latency on an idle machine (the
-	// result is the same). A server computing analyses beside its requests leaves it
-	// off, so that a run never takes more than one core from them.
+	// k-means assignments. The result is the same but for rounding (the split products
+	// add their halves' sums in another order: about 1e-14 on the components). Whether
+	// it is faster depends on the machine: a cold run of a large conversation gains a
+	// little on the project's 2-vCPU VMs, a warm one loses (docs/PERFORMANCE.md). A
+	// server computing analyses beside its requests leaves it off, so that a run never
+	// takes more than one core from them.
 	Parallel bool
 }
 
