@@ -427,3 +427,137 @@ func TestIndexBySeq(t *testing.T) {
 		}
 	}
 }
+
+// A loaded conversation with deleted opinions (its rows compacted, its
+// column list holding "" for them) gets the analysis of its live votes: the
+// same as the math's on a Matrix of those votes set one by one, cold, and
+// again after an opinion is deleted and votes change, warm.
+func TestAnalysisOfALoadedConversationWithDeletedOpinions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	const opinions, voters = 24, 60
+	s := newConversation(agora.Conversation{ID: "c"})
+	deleted := map[string]bool{}
+	for seq := range opinions {
+		o := agora.Opinion{ID: fmt.Sprint("o", seq), ConversationID: "c", Status: agora.StatusVisible, Seq: seq, Deleted: seq%7 == 3}
+		deleted[o.ID] = o.Deleted
+		if err := s.LoadOpinion(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type key struct{ p, o string }
+	votes := map[key]agora.Vote{}
+	var order []key
+	for p := range voters {
+		for o := range opinions {
+			if rng.IntN(3) == 0 {
+				continue
+			}
+			k := key{fmt.Sprint("p", p), fmt.Sprint("o", o)}
+			v := agora.Vote((p%3+o)%3 - 1)
+			votes[k] = v
+			order = append(order, k)
+			if err := s.LoadVote(agora.StoredVote{ParticipantID: k.p, OpinionID: k.o, Vote: v, At: time.Unix(int64(p), 0)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.finishLoad()
+	// The math's input built independently: the live opinions in Seq order,
+	// the voters in arrival order, each row's votes by column.
+	want := func() *polismath.Result {
+		var live []string
+		col := map[string]int32{}
+		for seq := range opinions {
+			if id := fmt.Sprint("o", seq); !deleted[id] {
+				col[id] = int32(len(live))
+				live = append(live, id)
+			}
+		}
+		var participants []string
+		rowPtr := []int{0}
+		var cells []polismath.Cell
+		for p := range voters {
+			pid := fmt.Sprint("p", p)
+			n := 0
+			for _, id := range live {
+				if v, ok := votes[key{pid, id}]; ok {
+					cells = append(cells, polismath.Cell{Statement: col[id], Vote: polismath.Vote(v)})
+					n++
+				}
+			}
+			if n > 0 {
+				participants = append(participants, pid)
+				rowPtr = append(rowPtr, len(cells))
+			}
+		}
+		m, err := polismath.NewMatrixFromRows(participants, live, rowPtr, cells)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, _ := polismath.Run(polismath.Input{Votes: m, Statements: live}, nil)
+		return res
+	}
+	same := func(step string, a *analysis) {
+		t.Helper()
+		got, exp := *a.res, *want()
+		got.ConversationID, got.ComputedAt, got.VotesIncluded = exp.ConversationID, exp.ComputedAt, exp.VotesIncluded
+		gj, _ := json.Marshal(got)
+		ej, _ := json.Marshal(exp)
+		if string(gj) != string(ej) {
+			t.Fatalf("%s: the actor's analysis differs from the math's on its live votes:\n%s\n%s", step, gj, ej)
+		}
+		live := 0
+		for _, d := range deleted {
+			if !d {
+				live++
+			}
+		}
+		if n := len(a.res.Opinions); n != live {
+			t.Fatalf("%s: %d opinions analysed, want the %d live ones", step, n, live)
+		}
+	}
+	a := compute(s.snapshotForMath(), nil)
+	same("cold", a)
+
+	// Warm: one more opinion deleted, and some votes changed.
+	now := time.Unix(1_700_000_000, 0).UTC()
+	deleteOpinion{caller: agora.Caller{Admin: true}, oid: "o5"}.apply(s, now)
+	deleted["o5"] = true
+	for range 30 {
+		k := order[rng.IntN(len(order))]
+		o, err := s.opinion(k.o)
+		if err != nil {
+			continue // deleted
+		}
+		v := agora.Vote(rng.IntN(3) - 1)
+		s.setVote(k.p, o, v)
+		votes[k] = v
+	}
+	b := compute(s.snapshotForMath(), a.state)
+	// The warm run's PCA starts from the cold one's: compare it with a cold
+	// run's within the math's tolerance, and everything else exactly.
+	exp := want()
+	if len(b.res.PCA.OpinionIDs) != len(exp.PCA.OpinionIDs) || !slices.Equal(b.res.PCA.OpinionIDs, exp.PCA.OpinionIDs) {
+		t.Fatalf("warm: columns %q, want %q", b.res.PCA.OpinionIDs, exp.PCA.OpinionIDs)
+	}
+	for c := range 2 {
+		for j := range exp.PCA.Components[c] {
+			if d := math.Abs(b.res.PCA.Components[c][j] - exp.PCA.Components[c][j]); d > 1e-6 {
+				t.Fatalf("warm: component %d of %s differs by %.3g", c, exp.PCA.OpinionIDs[j], d)
+			}
+		}
+	}
+	ids := func(r *polismath.Result) []string {
+		var out []string
+		for _, o := range r.Opinions {
+			out = append(out, o.OpinionID)
+		}
+		return out
+	}
+	if !slices.Equal(ids(b.res), ids(exp)) {
+		t.Fatalf("warm: opinions %q, want %q", ids(b.res), ids(exp))
+	}
+	if b.res.VotesIncluded != s.conv.VoteCount {
+		t.Fatalf("warm: %d votes included, the conversation counts %d", b.res.VotesIncluded, s.conv.VoteCount)
+	}
+}
