@@ -24,7 +24,6 @@ import (
 	"github.com/anthdm/hollywood/actor"
 
 	"github.com/agora-dev/agora"
-	polismath "github.com/agora-dev/agora/math"
 )
 
 // envelope carries a command and the channel its answer goes to.
@@ -137,10 +136,7 @@ func (a *convActor) maybeAnalyze() {
 		return
 	}
 	snap := a.s.snapshotForMath()
-	var prev *polismath.State
-	if a.s.an != nil {
-		prev = a.s.an.state
-	}
+	prev := a.s.an
 	pid, engine, log, observe := a.pid, a.m.engine, a.m.log, a.m.cfg.OnAnalysis
 	if !a.m.math.trySubmit(func() {
 		start := time.Now()

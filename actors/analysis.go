@@ -168,12 +168,23 @@ type analysis struct {
 	ordersRead atomic.Bool // some order of this analysis was read
 
 	state *polismath.State // warm start of the next run
+	// matrix is the Matrix of this analysis' snapshot: the next run checks only
+	// the rows that changed since (NewMatrixFromSortedRowsAfter). It keeps the
+	// snapshot's rows alive, as the math requires, until the next analysis
+	// replaces this one.
+	matrix *polismath.Matrix
 }
 
-// compute runs the math on a snapshot. It runs on a pool worker.
-func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
+// compute runs the math on a snapshot, warm from the previous analysis (nil:
+// none). It runs on a pool worker.
+func compute(snap *mathSnapshot, prevAn *analysis) *analysis {
+	var prev *polismath.State
+	var prevMatrix *polismath.Matrix
+	if prevAn != nil {
+		prev, prevMatrix = prevAn.state, prevAn.matrix
+	}
 	snap.prepare()
-	m, err := polismath.NewMatrixFromSortedRows(snap.voterIDs, snap.opinionIDs, snap.cells)
+	m, err := polismath.NewMatrixFromSortedRowsAfter(prevMatrix, snap.voterIDs, snap.opinionIDs, snap.cells)
 	if err != nil {
 		return nil // the snapshot is built by the actor: an error here is a bug
 	}
@@ -193,6 +204,7 @@ func compute(snap *mathSnapshot, prev *polismath.State) *analysis {
 		k:               res.K,
 		representatives: make(map[int][]string, len(res.Clusters)),
 		state:           state,
+		matrix:          m,
 	}
 	res.ConversationID, res.ComputedAt, res.VotesIncluded = snap.cid, a.computedAt, snap.votes
 	a.bySeq = indexBySeq(res.Opinions, snap.opinionIDs)

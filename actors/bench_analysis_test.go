@@ -27,7 +27,7 @@ func BenchmarkAnalysisRun(b *testing.B) {
 		b.Run("rerun", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				s.an = compute(s.snapshotForMath(), s.an.state)
+				s.an = compute(s.snapshotForMath(), s.an)
 			}
 		})
 		// The generator of new votes lives as long as the conversation: the
@@ -49,7 +49,7 @@ func BenchmarkAnalysisRun(b *testing.B) {
 			}
 			for range 3 { // settle the clustering after the cold start
 				vote()
-				s.an = compute(s.snapshotForMath(), s.an.state)
+				s.an = compute(s.snapshotForMath(), s.an)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -57,7 +57,7 @@ func BenchmarkAnalysisRun(b *testing.B) {
 				b.StopTimer()
 				vote()
 				b.StartTimer()
-				s.an = compute(s.snapshotForMath(), s.an.state)
+				s.an = compute(s.snapshotForMath(), s.an)
 			}
 		})
 	})

@@ -178,6 +178,22 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 // count, a cell outside statements, a row out of order or with a repeat, or an
 // invalid vote.
 func NewMatrixFromSortedRows(participants, statements []string, rows [][]Cell) (*Matrix, error) {
+	return NewMatrixFromSortedRowsAfter(nil, participants, statements, rows)
+}
+
+// NewMatrixFromSortedRowsAfter is NewMatrixFromSortedRows for the next snapshot of
+// the rows prev was built on (by either function): a row that is the very row prev
+// read at the same place (the same first cell and length) is not checked again.
+// Checking every cell cost a server's analysis of a 113,000-vote conversation about
+// 2% of its instructions, to find again the rows of the run before, of which 100 new
+// votes change at most 100.
+//
+// So prev must still hold what it read: the caller has not changed those rows in
+// place since (an actor copies a row before changing it once a snapshot has it), and
+// keeps prev, and so its rows, alive until now, so that no other row can have taken
+// their place. A prev that was edited, or copied its rows (an id ""), or that had
+// more statements, is ignored, as is a nil one.
+func NewMatrixFromSortedRowsAfter(prev *Matrix, participants, statements []string, rows [][]Cell) (*Matrix, error) {
 	if len(rows) != len(participants) {
 		return nil, fmt.Errorf("polismath: %d rows for %d participants", len(rows), len(participants))
 	}
@@ -199,7 +215,15 @@ func NewMatrixFromSortedRows(participants, statements []string, rows [][]Cell) (
 		borrowed:     true,
 	}
 	k := int32(len(statements))
+	var seen [][]cell // prev's rows, when its checks still hold
+	if prev != nil && prev.borrowed && len(prev.statements) <= len(statements) {
+		seen = prev.rows
+	}
 	for r, row := range rows {
+		if r < len(seen) && len(row) > 0 && len(seen[r]) == len(row) && &seen[r][0] == &row[0] {
+			m.votes += len(row)
+			continue
+		}
 		last := int32(-1)
 		for _, c := range row {
 			switch {

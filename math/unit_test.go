@@ -737,3 +737,70 @@ func TestConsensusIsItsDefinition(t *testing.T) {
 		}
 	}
 }
+
+// NewMatrixFromSortedRowsAfter checks the rows that are not prev's own at the
+// same place, and all of them when prev's checks no longer hold (prev edited,
+// or fewer statements now); the Matrix it builds analyses like one fully
+// checked.
+func TestNewMatrixFromSortedRowsAfter(t *testing.T) {
+	participants := []string{"p0", "p1", "p2", "p3"}
+	statements := []string{"a", "b", "c", "d"}
+	rows := [][]Cell{
+		{{0, Agree}, {2, Disagree}},
+		{{1, Agree}, {3, Pass}},
+		{{0, Disagree}, {1, Disagree}, {3, Agree}},
+		{{2, Agree}},
+	}
+	prev, err := NewMatrixFromSortedRows(participants, statements, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The next snapshot: one more statement, row 1 replaced (by a new array),
+	// the others the same.
+	statements2 := append(slices.Clone(statements), "e")
+	rows2 := slices.Clone(rows)
+	rows2[1] = []Cell{{1, Agree}, {3, Pass}, {4, Agree}}
+	next, err := NewMatrixFromSortedRowsAfter(prev, participants, statements2, rows2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := NewMatrixFromSortedRows(participants, statements2, rows2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := Run(Input{Votes: next}, nil)
+	b, _ := Run(Input{Votes: full}, nil)
+	if next.NumVotes() != full.NumVotes() || mustJSON(t, a) != mustJSON(t, b) {
+		t.Fatalf("%d votes and an analysis that differ from the fully checked Matrix's (%d votes)", next.NumVotes(), full.NumVotes())
+	}
+
+	// A replaced row is checked, even of the same length.
+	bad := slices.Clone(rows2)
+	bad[2] = []Cell{{3, Agree}, {1, Agree}, {0, Agree}}
+	if _, err := NewMatrixFromSortedRowsAfter(prev, participants, statements2, bad); err == nil || !strings.Contains(err.Error(), `"p2"`) {
+		t.Fatalf("a replaced row out of order: error %v", err)
+	}
+
+	// A row changed in place breaks the contract: prev's checks then vouch
+	// for it, unless they no longer hold.
+	rows[3][0].Statement = 7 // out of range
+	if _, err := NewMatrixFromSortedRowsAfter(prev, participants, statements2, rows); err != nil {
+		t.Fatalf("an unchanged row (by address) was checked again: %v", err)
+	}
+	if _, err := NewMatrixFromSortedRowsAfter(nil, participants, statements2, rows); err == nil {
+		t.Fatal("no prev: the bad row passed")
+	}
+	if _, err := NewMatrixFromSortedRowsAfter(prev, participants, statements[:3], rows); err == nil {
+		t.Fatal("fewer statements than prev had: the bad row passed")
+	}
+	edited, err := NewMatrixFromSortedRows(participants, statements, [][]Cell{rows[0], rows[1], rows[2], {{2, Agree}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited.Set("p0", "d", Agree) // copies its rows: its checks are its own now
+	edited.rows[3] = rows[3]     // (as if the same array: only an edit could put it there)
+	if _, err := NewMatrixFromSortedRowsAfter(edited, participants, statements2, rows); err == nil {
+		t.Fatal("prev edited: the bad row passed")
+	}
+}
