@@ -506,6 +506,9 @@ func testAnalysisOfALoadedConversation(t *testing.T, withDeleted bool) {
 	}
 	same := func(step string, a *analysis) {
 		t.Helper()
+		if a.res.VotesIncluded != s.conv.VoteCount {
+			t.Fatalf("%s: %d votes included, the conversation counts %d", step, a.res.VotesIncluded, s.conv.VoteCount)
+		}
 		got, exp := *a.res, *want()
 		got.ConversationID, got.ComputedAt, got.VotesIncluded = exp.ConversationID, exp.ComputedAt, exp.VotesIncluded
 		gj, _ := json.Marshal(got)
@@ -543,8 +546,9 @@ func testAnalysisOfALoadedConversation(t *testing.T, withDeleted bool) {
 		votes[k] = v
 	}
 	b := compute(s.snapshotForMath(), a)
-	// The warm run's PCA starts from the cold one's: compare it with a cold
-	// run's within the math's tolerance, and everything else exactly.
+	// The warm run's PCA starts from the cold one's, and its clusterings
+	// from the cold one's: compare its components with a cold run's within
+	// the math's tolerance, its columns, opinions and vote count exactly.
 	exp := want()
 	if len(b.res.PCA.OpinionIDs) != len(exp.PCA.OpinionIDs) || !slices.Equal(b.res.PCA.OpinionIDs, exp.PCA.OpinionIDs) {
 		t.Fatalf("warm: columns %q, want %q", b.res.PCA.OpinionIDs, exp.PCA.OpinionIDs)
