@@ -38,7 +38,7 @@ type mathSnapshot struct {
 	counted    []bool   // by opinion index: in the counters (shared)
 	metaSeqs   []int32  // the meta statements of an import (shared)
 	seqLimit   int      // opinions with a Seq from here on are newer than the snapshot
-	voterIDs   []string
+	voterIDs   []string // by voter index (shared: only ever appended to)
 	// rows holds every voter's cells, voters in order of arrival (the order
 	// that reproduces Polis' cold clustering); each row is shared with the
 	// actor.
@@ -73,7 +73,7 @@ func (s *conversation) snapshotForMath() *mathSnapshot {
 		metaSeqs:   s.metaSeqs[:len(s.metaSeqs):len(s.metaSeqs)],
 		seqLimit:   len(s.opinions),
 		wantOrders: s.an != nil && s.an.ordersRead.Load(),
-		voterIDs:   make([]string, len(s.voters)),
+		voterIDs:   s.voterIDs[:len(s.voters):len(s.voters)],
 		rows:       make([][]voteCell, len(s.voters)),
 	}
 	if s.extLive > 0 {
@@ -81,7 +81,6 @@ func (s *conversation) snapshotForMath() *mathSnapshot {
 	}
 	for i := range s.voters {
 		r := &s.voters[i]
-		snap.voterIDs[i] = r.id
 		snap.rows[i] = r.cells[:len(r.cells):len(r.cells)]
 	}
 	return snap

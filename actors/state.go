@@ -41,7 +41,12 @@ type conversation struct {
 	// per participant who ever voted, its cells sorted by opinion index, so
 	// a row is a sparse row of the participants x opinions matrix the math
 	// reads, and a lookup is a binary search in a short slice.
-	voters    []voterRow
+	voters []voterRow
+	// voterIDs holds each voter's id, by voter index. Ids are only ever
+	// appended (the load orders them once, before any snapshot), so a
+	// snapshot shares the column as it is (capped at its length) without
+	// copying it.
+	voterIDs  []string
 	voterByID map[string]int32
 	// loadFirst holds, while the conversation loads, each voter's earliest
 	// current-vote time (Unix µs) by voter index: finishLoad orders the
@@ -69,7 +74,6 @@ func (o *opinionState) counted() bool {
 }
 
 type voterRow struct {
-	id    string
 	cells []voteCell
 	// counted is the number of the row's votes on counted opinions; the
 	// participant is in participant_count while it is positive.
@@ -158,7 +162,8 @@ func (s *conversation) voter(pid string) int32 {
 		return i
 	}
 	i := int32(len(s.voters))
-	s.voters = append(s.voters, voterRow{id: pid, gen: s.snapGen})
+	s.voters = append(s.voters, voterRow{gen: s.snapGen})
+	s.voterIDs = append(s.voterIDs, pid)
 	s.voterByID[pid] = i
 	return i
 }
@@ -452,12 +457,12 @@ func (s *conversation) orderVotersByArrival() {
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(a, b int32) int {
-		return cmp.Or(cmp.Compare(first[a], first[b]), strings.Compare(s.voters[a].id, s.voters[b].id))
+		return cmp.Or(cmp.Compare(first[a], first[b]), strings.Compare(s.voterIDs[a], s.voterIDs[b]))
 	})
-	voters := make([]voterRow, len(s.voters))
+	voters, ids := make([]voterRow, len(s.voters)), make([]string, len(s.voters))
 	for i, j := range order {
-		voters[i] = s.voters[j]
-		s.voterByID[voters[i].id] = int32(i)
+		voters[i], ids[i] = s.voters[j], s.voterIDs[j]
+		s.voterByID[ids[i]] = int32(i)
 	}
-	s.voters = voters
+	s.voters, s.voterIDs = voters, ids
 }

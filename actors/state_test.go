@@ -222,6 +222,7 @@ func holdSnapshot(snap *mathSnapshot, step int) *heldSnapshot {
 	f.counted = slices.Clone(snap.counted)
 	f.metaSeqs = slices.Clone(snap.metaSeqs)
 	f.opinionExternalIDs = slices.Clone(snap.opinionExternalIDs)
+	f.voterIDs = slices.Clone(snap.voterIDs)
 	f.rows = make([][]voteCell, len(snap.rows))
 	for i, r := range snap.rows {
 		f.rows[i] = slices.Clone(r)
@@ -240,6 +241,8 @@ func (h *heldSnapshot) unchanged() error {
 		return fmt.Errorf("meta %v, were %v", a.metaSeqs, b.metaSeqs)
 	case !slices.Equal(a.opinionExternalIDs, b.opinionExternalIDs):
 		return fmt.Errorf("external ids %v, were %v", a.opinionExternalIDs, b.opinionExternalIDs)
+	case !slices.Equal(a.voterIDs, b.voterIDs):
+		return fmt.Errorf("voter ids %v, were %v", a.voterIDs, b.voterIDs)
 	case len(a.rows) != len(b.rows):
 		return fmt.Errorf("%d rows, were %d", len(a.rows), len(b.rows))
 	}
@@ -293,14 +296,17 @@ func checkSnapshotColumns(t *testing.T, s *conversation) *mathSnapshot {
 	if len(snap.cells) != len(s.voters) {
 		t.Fatalf("snapshot of %d voters has %d rows of cells", len(s.voters), len(snap.cells))
 	}
+	if len(snap.voterIDs) != len(s.voters) || len(s.voterIDs) != len(s.voters) {
+		t.Fatalf("%d voters, %d ids in the actor, %d in the snapshot", len(s.voters), len(s.voterIDs), len(snap.voterIDs))
+	}
 	for i, row := range s.voters {
 		got := snap.cells[i]
-		if snap.voterIDs[i] != row.id || len(got) != len(row.cells) {
-			t.Fatalf("snapshot row %d is %s with %d cells, actor %s with %d", i, snap.voterIDs[i], len(got), row.id, len(row.cells))
+		if snap.voterIDs[i] != s.voterIDs[i] || s.voterByID[s.voterIDs[i]] != int32(i) || len(got) != len(row.cells) {
+			t.Fatalf("snapshot row %d is %s with %d cells, actor %s with %d", i, snap.voterIDs[i], len(got), s.voterIDs[i], len(row.cells))
 		}
 		for j, c := range row.cells {
 			if got[j].Statement != c.opinion || int(got[j].Vote) != int(c.vote) {
-				t.Fatalf("snapshot row %s cell %d is %+v, actor %+v", row.id, j, got[j], c)
+				t.Fatalf("snapshot row %s cell %d is %+v, actor %+v", s.voterIDs[i], j, got[j], c)
 			}
 		}
 	}
@@ -396,10 +402,10 @@ func TestLoadedRowsAreCompactAndEditsStayInTheirRow(t *testing.T) {
 			continue
 		}
 		if cap(c) != len(c) {
-			t.Fatalf("row %s has capacity %d for %d cells", s.voters[i].id, cap(c), len(c))
+			t.Fatalf("row %s has capacity %d for %d cells", s.voterIDs[i], cap(c), len(c))
 		}
 		if next != nil && unsafe.Pointer(&c[0]) != next {
-			t.Fatalf("row %s does not follow the row before it", s.voters[i].id)
+			t.Fatalf("row %s does not follow the row before it", s.voterIDs[i])
 		}
 		next = unsafe.Add(unsafe.Pointer(&c[0]), uintptr(len(c))*unsafe.Sizeof(c[0]))
 	}
@@ -408,17 +414,17 @@ func TestLoadedRowsAreCompactAndEditsStayInTheirRow(t *testing.T) {
 		t.Helper()
 		n := 0
 		for i := range s.voters {
-			row := &s.voters[i]
+			row, id := &s.voters[i], s.voterIDs[i]
 			var p int
-			if _, err := fmt.Sscan(row.id[1:], &p); err != nil {
+			if _, err := fmt.Sscan(id[1:], &p); err != nil {
 				t.Fatal(err)
 			}
 			for j, c := range row.cells {
 				if j > 0 && row.cells[j-1].opinion >= c.opinion {
-					t.Fatalf("step %d: row %s out of order", step, row.id)
+					t.Fatalf("step %d: row %s out of order", step, id)
 				}
 				if v, ok := want[[2]int{p, int(c.opinion)}]; !ok || v != c.vote {
-					t.Fatalf("step %d: row %s holds %d on o%d, want %v (present %v)", step, row.id, c.vote, c.opinion, v, ok)
+					t.Fatalf("step %d: row %s holds %d on o%d, want %v (present %v)", step, id, c.vote, c.opinion, v, ok)
 				}
 			}
 			n += len(row.cells)
