@@ -1,7 +1,6 @@
 package polismath
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -377,13 +376,7 @@ func TestNewMatrixFromRows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, _ := Run(Input{Votes: m}, nil)
-		b, _ := Run(Input{Votes: set}, nil)
-		c, _ := Run(Input{Votes: u}, nil)
-		ja, _ := json.Marshal(a)
-		jb, _ := json.Marshal(b)
-		jc, _ := json.Marshal(c)
-		if string(ja) != string(jb) || string(jc) != string(jb) {
+		if !sameAnalysis(t, m, set) || !sameAnalysis(t, u, set) {
 			t.Fatal("the analyses of the matrices differ")
 		}
 		// The lazily built index serves later edits.
@@ -502,11 +495,7 @@ func TestNewMatrixFromSortedRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := Run(Input{Votes: m}, nil)
-	b, _ := Run(Input{Votes: set}, nil)
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	if m.NumVotes() != set.NumVotes() || string(ja) != string(jb) {
+	if m.NumVotes() != set.NumVotes() || !sameAnalysis(t, m, set) {
 		t.Fatalf("%d votes and an analysis that differs from the one of the Matrix Set built (%d votes)", m.NumVotes(), set.NumVotes())
 	}
 
@@ -554,11 +543,7 @@ func TestNewMatrixFromSortedRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := Run(Input{Votes: got}, nil)
-	d, _ := Run(Input{Votes: want}, nil)
-	jc, _ := json.Marshal(c)
-	jd, _ := json.Marshal(d)
-	if got.NumVotes() != want.NumVotes() || len(got.Statements()) != len(statements)-1 || string(jc) != string(jd) {
+	if got.NumVotes() != want.NumVotes() || len(got.Statements()) != len(statements)-1 || !sameAnalysis(t, got, want) {
 		t.Fatalf("with a deleted statement: %d votes, %d statements, want %d and %d, or the analyses differ",
 			got.NumVotes(), len(got.Statements()), want.NumVotes(), len(statements)-1)
 	}
@@ -769,9 +754,7 @@ func TestNewMatrixFromSortedRowsAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := Run(Input{Votes: next}, nil)
-	b, _ := Run(Input{Votes: full}, nil)
-	if next.NumVotes() != full.NumVotes() || mustJSON(t, a) != mustJSON(t, b) {
+	if next.NumVotes() != full.NumVotes() || !sameAnalysis(t, next, full) {
 		t.Fatalf("%d votes and an analysis that differ from the fully checked Matrix's (%d votes)", next.NumVotes(), full.NumVotes())
 	}
 
@@ -803,4 +786,12 @@ func TestNewMatrixFromSortedRowsAfter(t *testing.T) {
 	if _, err := NewMatrixFromSortedRowsAfter(edited, participants, statements2, rows); err == nil {
 		t.Fatal("prev edited: the bad row passed")
 	}
+}
+
+// sameAnalysis reports whether cold runs on x and y give the same analysis.
+func sameAnalysis(t *testing.T, x, y *Matrix) bool {
+	t.Helper()
+	a, _ := Run(Input{Votes: x}, nil)
+	b, _ := Run(Input{Votes: y}, nil)
+	return mustJSON(t, a) == mustJSON(t, b)
 }
