@@ -210,8 +210,11 @@ func TestLoadgen(t *testing.T) {
 	t.Run("CapacityRaisesTheVUsStepByStep", func(t *testing.T) {
 		t.Parallel()
 		cid := newLoadgenConversation(t, ts, 20)
+		// Steps of 2 s: every step must count votes, and the store's commits
+		// once stalled for 1.6 s while the whole suite ran on two cores
+		// (every write waited, reads did not), leaving a 1 s step with none.
 		r := runLoadgenCmd(t, "--server", ts.URL, "--conversation", cid, "--mode", "capacity",
-			"--step-vus", "4", "--max-vus", "12", "--step-duration", "1s", "--slo-p99", "10s", "--think", "1ms-5ms")
+			"--step-vus", "4", "--max-vus", "12", "--step-duration", "2s", "--slo-p99", "10s", "--think", "1ms-5ms")
 		requireLoadgenReport(t, r.report, "capacity")
 		requireVerified(t, r)
 		steps := r.report["steps"].([]any)
