@@ -31,7 +31,7 @@ type clustering struct {
 // k with the best silhouette (the largest k on ties) and lets the k-smoother decide
 // which clustering is published. prevBase has row indices as members.
 //
-// The base k-means takes its arrays from w (nil: allocated).
+// The base k-means and the silhouettes take their arrays from w, the run's workspace.
 func clusterParticipants(w *workspace, pos [][2]float64, in []bool, prevBase []kcluster, prevGroups map[int][]kcluster, smoother KSmoother, parallel bool) clustering {
 	n := 0
 	for _, ok := range in {
@@ -39,12 +39,7 @@ func clusterParticipants(w *workspace, pos [][2]float64, in []bool, prevBase []k
 			n++
 		}
 	}
-	var pts []point
-	if w != nil {
-		pts = buffer(&w.points, n)[:0]
-	} else {
-		pts = make([]point, 0, n)
-	}
+	pts := buffer(&w.points, n)[:0]
 	for i, ok := range in {
 		if ok {
 			pts = append(pts, point{id: i, pos: pos[i], weight: 1})
@@ -61,7 +56,7 @@ func clusterParticipants(w *workspace, pos [][2]float64, in []bool, prevBase []k
 	}
 	maxK := min(maxGroups, 2+len(out.base)/12)
 	bestScore := 0.0
-	dist := pairDistancesTo(w.floats(len(gpts)*len(gpts)), gpts)
+	dist := pairDistances(w, gpts)
 	for k := 2; k <= maxK; k++ {
 		cl := kmeans(gpts, k, prevGroups[k], groupMaxIters)
 		out.byK[k] = cl

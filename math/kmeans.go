@@ -1072,14 +1072,10 @@ func dist2(a, b [2]float64) float64 {
 }
 
 // pairDistances returns the distances between the points, dist[i*n+j] for points i
-// and j, computed once for the silhouettes of every k.
-func pairDistances(points []point) []float64 {
-	return pairDistancesTo(make([]float64, len(points)*len(points)), points)
-}
-
-// pairDistancesTo is pairDistances into dist, of length n*n, which it overwrites.
-func pairDistancesTo(dist []float64, points []point) []float64 {
+// and j, computed once for the silhouettes of every k (in an array from w).
+func pairDistances(w *workspace, points []point) []float64 {
 	n := len(points)
+	dist := w.floats(n * n) // a nil workspace allocates
 	for i := range n {
 		dist[i*n+i] = 0
 	}
