@@ -187,14 +187,9 @@ func compute(snap *mathSnapshot, prevAn *analysis) *analysis {
 	if err != nil {
 		return nil // the snapshot is built by the actor: an error here is a bug
 	}
-	// Every opinion, in column order: the math then finds the unvoted ones
-	// in one merge pass. Without a deleted opinion ("" in its place) that is
-	// the column list itself.
-	statements := snap.opinionIDs
-	if slices.Contains(statements, "") {
-		statements = slices.DeleteFunc(slices.Clone(statements), func(id string) bool { return id == "" })
-	}
-	res, state := polismath.Run(polismath.Input{Votes: m, ModeratedOut: snap.moderatedOut, Meta: snap.meta, Statements: statements}, prev)
+	// Every opinion, in column order (the math skips the deleted ones' ""):
+	// it then finds the unvoted ones in one merge pass.
+	res, state := polismath.Run(polismath.Input{Votes: m, ModeratedOut: snap.moderatedOut, Meta: snap.meta, Statements: snap.opinionIDs}, prev)
 	a := &analysis{
 		version:         snap.version,
 		seqLimit:        snap.seqLimit,

@@ -19,7 +19,9 @@ type Input struct {
 	// treated as moderated out, and given a fixed priority.
 	Meta []string
 	// Statements optionally lists statements that should appear in Result.Opinions even
-	// without a vote yet, so that a new statement gets a routing priority at once.
+	// without a vote yet, so that a new statement gets a routing priority at once. An
+	// id "" stands for a deleted statement, as in NewMatrixFromSortedRows, and is
+	// skipped: an actor lists its opinion column as it is.
 	Statements []string
 	// Parallel lets a large run use a second goroutine for its sparse products and its
 	// k-means assignments. The result is the same but for rounding (the split products
@@ -294,6 +296,9 @@ func unvoted(voted, listed []string) []string {
 	var rest []string
 	j := 0
 	for _, id := range listed {
+		if id == "" {
+			continue // a deleted statement
+		}
 		if j < len(voted) && voted[j] == id {
 			j++
 			continue
@@ -303,6 +308,7 @@ func unvoted(voted, listed []string) []string {
 	if j < len(voted) {
 		// Not in the same order: hash them all.
 		seen := toSet(voted)
+		seen[""] = true // deleted statements
 		rest = rest[:0]
 		for _, id := range listed {
 			if !seen[id] {
