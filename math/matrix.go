@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 )
 
 // Vote is one participant's current reaction to one statement. The values are the
@@ -45,7 +46,18 @@ type Matrix struct {
 	// borrowed: rows are the caller's (NewMatrixFromSortedRows); an edit copies
 	// them first.
 	borrowed bool
+	// id numbers a Matrix built by NewMatrixFromSortedRowsAfter (0: any other);
+	// after is the id of the Matrix it was built after, when that one's checks
+	// held, and same[r] whether row r is the very row that Matrix read. A Run
+	// then copies those rows from what it kept of the run before (rowsCache).
+	// An edit clears all three.
+	id    uint64
+	after uint64
+	same  []bool
 }
+
+// matrixIDs numbers the Matrices built on borrowed rows, from 1.
+var matrixIDs atomic.Uint64
 
 // NewMatrix returns an empty vote matrix.
 func NewMatrix() *Matrix {
@@ -213,15 +225,18 @@ func NewMatrixFromSortedRowsAfter(prev *Matrix, participants, statements []strin
 		statements:   statements[:len(statements):len(statements)],
 		rows:         rows[:len(rows):len(rows)],
 		borrowed:     true,
+		id:           matrixIDs.Add(1),
 	}
 	k := int32(len(statements))
 	var seen [][]cell // prev's rows, when its checks still hold
 	if prev != nil && prev.borrowed && len(prev.statements) <= len(statements) {
 		seen = prev.rows
+		m.after, m.same = prev.id, make([]bool, len(rows))
 	}
 	for r, row := range rows {
 		if r < len(seen) && len(row) > 0 && len(seen[r]) == len(row) && &seen[r][0] == &row[0] {
 			m.votes += len(row)
+			m.same[r] = true
 			continue
 		}
 		last := int32(-1)
@@ -251,6 +266,7 @@ func (m *Matrix) own() {
 		rows[i] = slices.Clone(r)
 	}
 	m.rows, m.borrowed = rows, false
+	m.id, m.after, m.same = 0, 0, nil
 }
 
 // index builds the id lookup tables of a Matrix made by NewMatrixFromRows the first

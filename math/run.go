@@ -51,7 +51,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	}
 	w := getWorkspace()
 	defer putWorkspace(w)
-	d := newVoteDataIn(w, votes, columnFlags(votes.statements, in.ModeratedOut), columnFlags(votes.statements, in.Meta))
+	d, rows := newVoteDataIn(w, votes, columnFlags(votes.statements, in.ModeratedOut), columnFlags(votes.statements, in.Meta), prev.rows.Swap(nil))
 	d.parallel = in.Parallel
 	n, k := d.numRows(), d.numCols()
 
@@ -240,6 +240,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 		GroupClusterings: map[int][]GroupCluster{},
 	}
 	next.stats.Store(cache)
+	next.rows.Store(rows)
 	posOf := make([]int32, n) // row -> position in next.InConv
 	inConv := 0
 	for _, ok := range clusterable {

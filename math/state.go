@@ -12,10 +12,12 @@ import "sync/atomic"
 // as the fixture tests build from Polis' clusters). The zero State (or nil) means a
 // cold start.
 //
-// A State also caches per-statement statistics of its run, which the next run updates
-// in place instead of copying megabytes: the first Run given a State takes them over.
-// Another Run from the same State computes them afresh, with the same result, more
-// slowly; Clone gives each of several runs its own copy.
+// A State also caches per-statement statistics of its run, and (when its Matrix was
+// built by NewMatrixFromSortedRowsAfter) its compressed votes, which the next run
+// updates in place instead of copying megabytes: the first Run given a State takes
+// them over. Another Run from the same State computes them afresh, with the same
+// result, more slowly; Clone gives each of several runs its own copy of the
+// statistics.
 type State struct {
 	// StatementIDs are the columns the Components are aligned with.
 	StatementIDs []string `json:"statement_ids"`
@@ -40,6 +42,8 @@ type State struct {
 
 	// stats is the statistics cache, until a Run takes it.
 	stats atomic.Pointer[statCache]
+	// rows is the run's compressed votes, until a Run takes it.
+	rows atomic.Pointer[rowsCache]
 }
 
 // Clone returns a State equal to s, with its own copy of the statistics cache, so

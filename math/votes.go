@@ -53,49 +53,47 @@ func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
 		}
 		return out
 	}
-	return newVoteDataIn(new(workspace), m, flags(modOut), flags(meta))
+	d, _ := newVoteDataIn(new(workspace), m, flags(modOut), flags(meta), nil)
+	return d
 }
 
 // newVoteDataIn is newVoteData with its arrays taken from w (the voteData must not
 // be used once w is reused) and the moderated-out and meta statements flagged per
-// column of m (nil: none).
-func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
+// column of m (nil: none). rc, when not nil, is what the run before kept of its
+// Matrix's rows (the caller hands it over: newVoteDataIn reuses its arrays); the
+// second result is what this run keeps for the next one (nil unless m was built by
+// NewMatrixFromSortedRowsAfter).
+func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool, rc *rowsCache) (*voteData, *rowsCache) {
 	nAll := len(m.statements)
-	sum, cnt := buffer(&w.sum, nAll), buffer(&w.cnt, nAll)
-	clear(sum)
-	clear(cnt)
+	rows := readRows(w, m, rc)
+	sum, cnt := rows.sum, rows.cnt
 	d := &voteData{
 		w:      w,
-		rowPtr: buffer(&w.rowPtr, len(m.rows)+1)[:1],
-		col:    buffer(&w.col, m.votes),
-		vote:   buffer(&w.vote, m.votes),
+		rowPtr: rows.rowPtr,
+		col:    rows.col,
+		vote:   rows.vote,
 	}
-	d.rowPtr[0] = 0
+	var next *rowsCache
+	if m.id != 0 {
+		next = rows
+		// The arrays are the next run's now; the workspace takes the old ones
+		// in their place, for whichever run it serves next.
+		if rc != nil {
+			w.rowPtr, w.col, w.vote = rc.rowPtr, rc.col, rc.vote
+		} else {
+			w.rowPtr, w.col, w.vote = nil, nil, nil
+		}
+	}
 	// The participants with a vote: usually every row, and then the Matrix's
-	// own list (nothing in a run changes it).
+	// own list (nothing in a run changes it) and the rows' offsets as they are.
 	ids := buffer(&w.ids, len(m.rows)+nAll)
 	d.participants = m.participants[:len(m.rows):len(m.rows)]
-	if slices.ContainsFunc(m.rows, func(r []cell) bool { return len(r) == 0 }) {
-		d.participants = ids[:0:len(m.rows)]
-	}
 	d.unused = ids[len(m.rows):len(m.rows)]
-	copyIDs := len(d.participants) == 0
-	at := 0
-	for i, row := range m.rows {
-		if len(row) == 0 {
-			continue
+	for i := range m.rows {
+		if rows.rowPtr[i] == rows.rowPtr[i+1] {
+			d.dropEmptyRows(m, ids, rows.rowPtr)
+			break
 		}
-		if copyIDs {
-			d.participants = append(d.participants, m.participants[i])
-		}
-		cols, votes := d.col[at:at+len(row)], d.vote[at:at+len(row)]
-		for p, c := range row {
-			cols[p], votes[p] = c.Statement, c.Vote
-			sum[c.Statement] += float64(c.Vote)
-			cnt[c.Statement]++
-		}
-		at += len(row)
-		d.rowPtr = append(d.rowPtr, at)
 	}
 
 	// The columns with a vote, in Matrix order.
@@ -129,11 +127,16 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 		d.mean = append(d.mean, mean)
 	}
 	// Without unvoted columns the Matrix's column numbers are d's; otherwise
-	// the cells are renumbered, in the centering pass when there is one.
+	// the cells are renumbered, in the centering pass when there is one, into
+	// an array of their own (the Matrix's numbers are kept for the next run).
 	renumber := len(d.unused) > 0
-	if renumber && d.nModOut > 0 {
-		for p, j := range d.col {
-			d.col[p] = colMap[j]
+	raw := d.col
+	if renumber {
+		d.col = buffer(&w.dcol, len(raw))
+		if d.nModOut > 0 {
+			for p, j := range raw {
+				d.col[p] = colMap[j]
+			}
 		}
 	}
 
@@ -147,12 +150,13 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 		d.cRowPtr, d.cCol = d.rowPtr, d.col
 		// Local slices, resliced to one length: the loop then reloads nothing
 		// through d and checks bounds only on the mean.
-		cols := d.col
+		cols := raw
 		cVal, vote, mean := buffer(&w.cVal, len(cols)), d.vote[:len(cols)], d.mean
 		if renumber {
+			out := d.col[:len(cols)]
 			for p, j := range cols {
 				c := colMap[j]
-				cols[p] = c
+				out[p] = c
 				cVal[p] = float64(vote[p]) - mean[c]
 			}
 		} else {
@@ -162,7 +166,7 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 		}
 		d.cVal = cVal
 		copy(d.seen, d.voteCount)
-		return d
+		return d, next
 	}
 	// Every cell is written at the next free place, which only moves on when the
 	// cell's column is kept: no branch on the column, which the votes make
@@ -192,7 +196,136 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool) *voteData {
 		cRowPtr[i+1] = q
 	}
 	d.cRowPtr, d.cCol, d.cVal = cRowPtr, cCol[:q:q], cVal[:q:q]
-	return d
+	return d, next
+}
+
+// dropEmptyRows leaves the rows without a vote out of d's participants and row
+// offsets (rowPtr, by Matrix row, is kept as it is).
+func (d *voteData) dropEmptyRows(m *Matrix, ids []string, rowPtr []int) {
+	d.participants = ids[:0:len(m.rows)]
+	d.rowPtr = buffer(&d.w.dRowPtr, len(m.rows)+1)[:1]
+	d.rowPtr[0] = 0
+	for i, id := range m.participants {
+		if rowPtr[i+1] > rowPtr[i] {
+			d.participants = append(d.participants, id)
+			d.rowPtr = append(d.rowPtr, rowPtr[i+1])
+		}
+	}
+}
+
+// rowsCache is one run's raw votes by Matrix row, in the Matrix's column numbers,
+// with each column's sum and count of votes. A State keeps it for the next run,
+// whose Matrix, built after this one's by NewMatrixFromSortedRowsAfter, knows which
+// of its rows are the very rows this one read: those are copied from here, in long
+// contiguous runs, instead of being read where they lie (an actor's rows end up
+// scattered over memory as votes change them), and the sums only change by the
+// rows that did. On a 113,000-vote conversation, a 100-vote update changes at most
+// 100 of 6,000 rows.
+//
+// It costs the State 5 bytes per vote, 8 per participant and 12 per statement.
+type rowsCache struct {
+	matrix uint64 // the id of the Matrix read
+	rowPtr []int  // row r is col[rowPtr[r]:rowPtr[r+1]], for every row of the Matrix
+	col    []int32
+	vote   []Vote
+	sum    []float64 // per Matrix column
+	cnt    []int32
+}
+
+// readRows copies m's rows into the compressed arrays and takes the columns' sums
+// and counts: from rc for the rows m says are unchanged since the Matrix rc was
+// read from, when it is m's predecessor, else from m. The result's arrays are w's
+// when m has no id (no next run can use them), else new ones or rc's sums; the
+// caller gives w other arrays in their place.
+func readRows(w *workspace, m *Matrix, rc *rowsCache) *rowsCache {
+	nAll, nRows := len(m.statements), len(m.rows)
+	out := &rowsCache{
+		matrix: m.id,
+		rowPtr: buffer(&w.rowPtr, nRows+1),
+		col:    buffer(&w.col, m.votes),
+		vote:   buffer(&w.vote, m.votes),
+	}
+	out.rowPtr[0] = 0
+	prevRows := 0
+	if rc != nil {
+		prevRows = len(rc.rowPtr) - 1
+	}
+	if m.id == 0 || rc == nil || m.after == 0 || rc.matrix != m.after || len(m.same) != nRows || prevRows > nRows || len(rc.sum) > nAll {
+		// Every row, from m.
+		if m.id == 0 {
+			out.sum, out.cnt = buffer(&w.sum, nAll), buffer(&w.cnt, nAll)
+			clear(out.sum)
+			clear(out.cnt)
+		} else {
+			out.sum, out.cnt = make([]float64, nAll, roomFor(nAll)), make([]int32, nAll, roomFor(nAll))
+		}
+		at := 0
+		for r, row := range m.rows {
+			at += out.add(at, row)
+			out.rowPtr[r+1] = at
+		}
+		return out
+	}
+	out.sum, out.cnt = growZeroed(rc.sum, nAll), growZeroed(rc.cnt, nAll)
+	at := 0
+	for r := 0; r < nRows; {
+		if r < prevRows && m.same[r] {
+			// A run of unchanged rows, in one copy.
+			e := r + 1
+			for e < prevRows && m.same[e] {
+				e++
+			}
+			lo, hi := rc.rowPtr[r], rc.rowPtr[e]
+			copy(out.col[at:], rc.col[lo:hi])
+			copy(out.vote[at:], rc.vote[lo:hi])
+			for q := r + 1; q <= e; q++ {
+				out.rowPtr[q] = rc.rowPtr[q] - lo + at
+			}
+			at += hi - lo
+			r = e
+			continue
+		}
+		if r < prevRows {
+			// The row as the previous run counted it, out of the sums.
+			lo, hi := rc.rowPtr[r], rc.rowPtr[r+1]
+			for p, j := range rc.col[lo:hi] {
+				out.sum[j] -= float64(rc.vote[lo+p])
+				out.cnt[j]--
+			}
+		}
+		at += out.add(at, m.rows[r])
+		out.rowPtr[r+1] = at
+		r++
+	}
+	return out
+}
+
+// add copies row into c's arrays from at and counts its votes in the sums; it
+// returns the row's length.
+func (c *rowsCache) add(at int, row []cell) int {
+	cols, votes := c.col[at:at+len(row)], c.vote[at:at+len(row)]
+	sum, cnt := c.sum, c.cnt
+	for p, x := range row {
+		cols[p], votes[p] = x.Statement, x.Vote
+		sum[x.Statement] += float64(x.Vote)
+		cnt[x.Statement]++
+	}
+	return len(row)
+}
+
+// growZeroed returns s extended to n elements, the new ones zero, in place when
+// its capacity allows.
+func growZeroed[T any](s []T, n int) []T {
+	have := len(s)
+	if n <= have {
+		return s
+	}
+	if n > cap(s) {
+		s = slices.Grow(s, roomFor(n)-have)
+	}
+	s = s[:n]
+	clear(s[have:])
+	return s
 }
 
 // numRows returns the number of participants with at least one vote.

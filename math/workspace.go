@@ -15,6 +15,8 @@ import (
 type workspace struct {
 	col      []int32
 	vote     []Vote
+	dcol     []int32 // the columns renumbered, when some have no vote
+	dRowPtr  []int   // the rows' offsets, when some have no vote
 	cVal     []float64
 	cCol     []int32
 	cRowPtr  []int
@@ -82,7 +84,7 @@ const maxIdleWorkspace = 32 << 20
 
 // bytes returns the memory w holds.
 func (w *workspace) bytes() int {
-	n := 4*cap(w.col) + cap(w.vote) + 8*cap(w.cVal) + 4*cap(w.cCol) + 8*cap(w.cRowPtr) + 4*cap(w.keep) + 8*cap(w.rowPtr) + 8*cap(w.counts) +
+	n := 4*cap(w.col) + cap(w.vote) + 4*cap(w.dcol) + 8*cap(w.dRowPtr) + 8*cap(w.cVal) + 4*cap(w.cCol) + 8*cap(w.cRowPtr) + 4*cap(w.keep) + 8*cap(w.rowPtr) + 8*cap(w.counts) +
 		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 4*cap(w.matCol) + 12*cap(w.tallies) +
 		int(unsafe.Sizeof(point{}))*cap(w.points) + 4*cap(w.assign) +
 		4*cap(w.ident) + 4*cap(w.rowPtr32) + 8*cap(w.member) + cap(w.flags) + 16*cap(w.ids) + 8*cap(w.slab)

@@ -1,0 +1,186 @@
+package polismath
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+	"unsafe"
+)
+
+// TestVoteDataFromTheRunBefore follows a conversation whose rows change as an
+// actor changes them (a changed row is a new array, the others stay where they
+// are) and checks that the compressed votes built from the previous run's
+// (rowsCache) equal those built from the Matrix alone, field by field, after
+// every update: changed, added and deleted votes, rows left empty, new
+// participants, new statements (some still unvoted), moderation and meta flags.
+// Between updates, the workspace serves another conversation's run, as the pool
+// of workspaces would have it, so an array shared by mistake between the
+// workspace and the kept rows would show.
+func TestVoteDataFromTheRunBefore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var participants, statements []string
+	var rows [][]Cell
+	addStatements := func(n int) {
+		for range n {
+			statements = append(statements, fmt.Sprintf("s%d", len(statements)))
+		}
+	}
+	addParticipants := func(n int) {
+		for range n {
+			participants = append(participants, fmt.Sprintf("p%d", len(participants)))
+			rows = append(rows, nil)
+		}
+	}
+	// set gives participant r a vote on column j (remove: none), in a new array.
+	set := func(r int, j int32, v Vote, remove bool) {
+		row := slices.Clone(rows[r])
+		at, found := slices.BinarySearchFunc(row, j, func(c Cell, j int32) int { return int(c.Statement - j) })
+		switch {
+		case remove && found:
+			row = slices.Delete(row, at, at+1)
+		case remove:
+		case found:
+			row[at].Vote = v
+		default:
+			row = slices.Insert(row, at, Cell{Statement: j, Vote: v})
+		}
+		rows[r] = row
+	}
+	addStatements(30)
+	addParticipants(40)
+	for r := range rows {
+		for range 1 + rng.IntN(12) {
+			set(r, int32(rng.IntN(25)), Vote(rng.IntN(3)-1), false)
+		}
+	}
+
+	w := new(workspace)
+	other, err := NewMatrixFromSortedRows([]string{"x", "y"}, []string{"a", "b", "c"}, [][]Cell{{{0, Agree}, {2, Pass}}, {{1, Disagree}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev *Matrix
+	var kept *rowsCache
+	reused := 0
+	const updates = 80
+	for step := range updates {
+		if step > 0 {
+			for range rng.IntN(6) {
+				r := rng.IntN(len(rows))
+				set(r, int32(rng.IntN(len(statements))), Vote(rng.IntN(3)-1), rng.IntN(4) == 0)
+			}
+			if step%7 == 0 {
+				set(rng.IntN(len(rows)), 0, 0, true) // possibly a row's last vote
+				r := rng.IntN(len(rows))
+				for _, c := range slices.Clone(rows[r]) {
+					set(r, c.Statement, 0, true) // a row left empty
+				}
+			}
+			if step%5 == 0 {
+				addParticipants(1 + rng.IntN(3))
+				set(len(rows)-1, int32(rng.IntN(len(statements))), Agree, false)
+			}
+			if step%9 == 0 {
+				addStatements(1 + rng.IntN(3)) // unvoted until a vote comes
+			}
+		}
+		var modOut, meta []bool
+		if step%3 != 0 {
+			modOut, meta = make([]bool, len(statements)), make([]bool, len(statements))
+			for j := range statements {
+				modOut[j], meta[j] = rng.IntN(8) == 0, rng.IntN(10) == 0
+			}
+		}
+		// A snapshot of the rows, as an actor takes one: the Matrix borrows
+		// the list, which the next updates must not change.
+		m, err := NewMatrixFromSortedRowsAfter(prev, participants, statements, slices.Clone(rows))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, next := newVoteDataIn(w, m, modOut, meta, kept)
+		if kept != nil && unsafe.SliceData(next.cnt) == unsafe.SliceData(kept.cnt) {
+			reused++
+		}
+		want, _ := newVoteDataIn(new(workspace), m, modOut, meta, nil)
+		if diff := voteDataDiff(got, want); diff != "" {
+			t.Fatalf("update %d: the votes built from the run before differ from the Matrix's: %s", step, diff)
+		}
+		if next == nil || next.matrix != m.id {
+			t.Fatalf("update %d: kept %+v for the Matrix %d", step, next, m.id)
+		}
+		// Another conversation's run on the same workspace.
+		newVoteDataIn(w, other, nil, nil, nil)
+		prev, kept = m, next
+	}
+	// Most updates copy the unchanged rows; those that add statements beyond
+	// the sums' room do too (in new sums), so this only shows the path is taken.
+	if reused < updates/2 {
+		t.Fatalf("the run before's rows were reused in %d of %d updates", reused, updates)
+	}
+
+	// A Matrix not built after the kept one's, or edited, is read whole.
+	m, err := NewMatrixFromSortedRows(participants, statements, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept.vote[0] = -kept.vote[0] + 1 // a kept row the Matrix must not take
+	got, next := newVoteDataIn(w, m, nil, nil, kept)
+	want, _ := newVoteDataIn(new(workspace), m, nil, nil, nil)
+	if diff := voteDataDiff(got, want); diff != "" {
+		t.Fatalf("a Matrix built without prev took the kept rows: %s", diff)
+	}
+	after, err := NewMatrixFromSortedRowsAfter(m, participants, statements, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := after.Set(participants[0], statements[0], Agree); err != nil {
+		t.Fatal(err)
+	}
+	next.vote[0] = -next.vote[0] + 1
+	got, _ = newVoteDataIn(w, after, nil, nil, next)
+	want, _ = newVoteDataIn(new(workspace), after, nil, nil, nil)
+	if diff := voteDataDiff(got, want); diff != "" {
+		t.Fatalf("an edited Matrix took the kept rows: %s", diff)
+	}
+}
+
+// voteDataDiff names the first field in which a and b differ ("" if none).
+func voteDataDiff(a, b *voteData) string {
+	fields := []struct {
+		name string
+		x, y any
+	}{
+		{"participants", a.participants, b.participants},
+		{"statements", a.statements, b.statements},
+		{"matCol", a.matCol, b.matCol},
+		{"unused", a.unused, b.unused},
+		{"modOut", a.modOut, b.modOut},
+		{"meta", a.meta, b.meta},
+		{"nModOut", a.nModOut, b.nModOut},
+		{"rowPtr", a.rowPtr[:len(a.participants)+1], b.rowPtr[:len(b.participants)+1]},
+		{"col", a.col[:a.rowPtr[len(a.participants)]], b.col[:b.rowPtr[len(b.participants)]]},
+		{"vote", a.vote, b.vote},
+		{"cRowPtr", a.cRowPtr[:len(a.participants)+1], b.cRowPtr[:len(b.participants)+1]},
+		{"cCol", a.cCol[:len(a.cVal)], b.cCol[:len(b.cVal)]},
+		{"cVal", a.cVal, b.cVal},
+		{"mean", a.mean, b.mean},
+		{"voteCount", a.voteCount, b.voteCount},
+		{"seen", a.seen, b.seen},
+	}
+	for _, f := range fields {
+		if !reflect.DeepEqual(f.x, f.y) {
+			x, y := reflect.ValueOf(f.x), reflect.ValueOf(f.y)
+			if x.Kind() != reflect.Slice || x.Len() != y.Len() {
+				return fmt.Sprintf("%s: %v, want %v", f.name, f.x, f.y)
+			}
+			for i := range x.Len() {
+				if !reflect.DeepEqual(x.Index(i).Interface(), y.Index(i).Interface()) {
+					return fmt.Sprintf("%s[%d]: %v, want %v", f.name, i, x.Index(i), y.Index(i))
+				}
+			}
+		}
+	}
+	return ""
+}
