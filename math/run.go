@@ -51,7 +51,8 @@ func Run(in Input, prev *State) (*Result, *State) {
 	}
 	w := getWorkspace()
 	defer putWorkspace(w)
-	d, rows := newVoteDataIn(w, votes, columnFlags(votes.statements, in.ModeratedOut), columnFlags(votes.statements, in.Meta), prev.rows.Swap(nil))
+	kept := prev.rows.Swap(nil)
+	d, rows := newVoteDataIn(w, votes, columnFlags(votes.statements, in.ModeratedOut), columnFlags(votes.statements, in.Meta), kept)
 	d.parallel = in.Parallel
 	n, k := d.numRows(), d.numCols()
 
@@ -129,7 +130,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	if groupOK {
 		nGroups = len(cl.groups)
 	}
-	everyone, clustered, inGroups, per := tallies(w, d, clusterable, member, nGroups)
+	everyone, clustered, inGroups, per, counted := talliesAfter(w, d, votes, kept, prev.tallies.Swap(nil), clusterable, member, nGroups)
 	cache := prev.stats.Swap(nil)
 	var reps [][]Representative
 	if groupOK {
@@ -241,6 +242,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	}
 	next.stats.Store(cache)
 	next.rows.Store(rows)
+	next.tallies.Store(counted)
 	posOf := make([]int32, n) // row -> position in next.InConv
 	inConv := 0
 	for _, ok := range clusterable {

@@ -13,7 +13,7 @@ import "sync/atomic"
 // cold start.
 //
 // A State also caches per-statement statistics of its run, and (when its Matrix was
-// built by NewMatrixFromSortedRowsAfter) its compressed votes, which the next run
+// built by NewMatrixFromSortedRowsAfter) its compressed votes and tallies, which the next run
 // updates in place instead of copying megabytes: the first Run given a State takes
 // them over. Another Run from the same State computes them afresh, with the same
 // result, more slowly; Clone gives each of several runs its own copy of the
@@ -42,8 +42,10 @@ type State struct {
 
 	// stats is the statistics cache, until a Run takes it.
 	stats atomic.Pointer[statCache]
-	// rows is the run's compressed votes, until a Run takes it.
-	rows atomic.Pointer[rowsCache]
+	// rows is the run's compressed votes, and tallies its tallies, until a Run
+	// takes them.
+	rows    atomic.Pointer[rowsCache]
+	tallies atomic.Pointer[tallyCache]
 }
 
 // Clone returns a State equal to s, with its own copy of the statistics cache, so

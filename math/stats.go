@@ -33,15 +33,18 @@ type tally struct{ a, d, s int32 }
 // every vote.
 func tallies(w *workspace, d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
 	k := d.numCols()
-	all := buffer(&w.tallies, k*(5+groups))
-	clear(all)
-	table := func(slot int) []tally { return all[slot*k : slot*k+k : slot*k+k] }
-	everyone, clustered, grouped = table(0), table(1), table(2)
-	per = make([][]tally, groups)
-	for g := range per {
-		per[g] = table(3 + g)
+	return talliesIn(buffer(&w.tallies, k*(5+groups)), k, d, clusterable, member, groups)
+}
+
+// talliesIn is tallies in the given tables, table t at all[t*stride:] (see
+// tableViews), stride >= d.numCols().
+func talliesIn(all []tally, stride int, d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
+	k := d.numCols()
+	for t := range 5 + groups {
+		clear(tableView(all, stride, k, t))
 	}
-	restIn, restOut := table(3+groups), table(4+groups)
+	everyone, clustered, grouped, per = tableViews(all, stride, k, groups)
+	restIn, restOut := tableView(all, stride, k, 3+groups), tableView(all, stride, k, 4+groups)
 	for i := range d.numRows() {
 		cols, votes := d.col[d.rowPtr[i]:d.rowPtr[i+1]], d.vote[d.rowPtr[i]:d.rowPtr[i+1]]
 		switch g := member[i]; {
@@ -69,6 +72,20 @@ func tallies(w *workspace, d *voteData, clusterable []bool, member []int, groups
 	sum(everyone, clustered, restOut)
 	return everyone, clustered, grouped, per
 }
+
+// tableViews returns the tables of all, k tallies each, table t at all[t*stride:]:
+// everyone, clustered, grouped, then one per group; the two after those count the
+// clustered participants outside any group and the others.
+func tableViews(all []tally, stride, k, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
+	per = make([][]tally, groups)
+	for g := range per {
+		per[g] = tableView(all, stride, k, 3+g)
+	}
+	return tableView(all, stride, k, 0), tableView(all, stride, k, 1), tableView(all, stride, k, 2), per
+}
+
+// tableView returns table t of all: k tallies at all[t*stride:].
+func tableView(all []tally, stride, k, t int) []tally { return all[t*stride : t*stride+k : t*stride+k] }
 
 // addVotes adds one row's votes to t. It counts without branching on the vote
 // (agree adds (v+1)>>1 = 1, disagree (1-v)>>1 = 1, a pass neither): the votes of

@@ -9,6 +9,7 @@ type voteData struct {
 	participants []string // active rows
 	statements   []string // active columns
 	matCol       []int32  // per active column: its column in the Matrix
+	colOf        []int32  // per Matrix column: its active column, -1 if it has no vote
 	unused       []string // the Matrix's other columns: statements without a vote
 	modOut       []bool   // per column: moderated out or meta, so zeroed for the PCA
 	meta         []bool   // per column: meta statement (priority 49)
@@ -102,6 +103,7 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool, rc *rowsCache) 
 	d.modOut, d.meta = flags[:0:nAll], flags[nAll:nAll]
 	d.mean = make([]float64, 0, nAll)
 	colMap := buffer(&w.colMap, nAll)
+	d.colOf = colMap
 	d.matCol = buffer(&w.matCol, nAll)[:0]
 	for j, id := range m.statements {
 		if cnt[j] == 0 {

@@ -15,6 +15,9 @@ import (
 // (rowsCache) equal those built from the Matrix alone, field by field, after
 // every update: changed, added and deleted votes, rows left empty, new
 // participants, new statements (some still unvoted), moderation and meta flags.
+// So must the tallies counted from the previous run's (tallyCache), as
+// participants move between groups, join the clustered ones, and the groups
+// change.
 // Between updates, the workspace serves another conversation's run, as the pool
 // of workspaces would have it, so an array shared by mistake between the
 // workspace and the kept rows would show.
@@ -52,7 +55,7 @@ func TestVoteDataFromTheRunBefore(t *testing.T) {
 	addParticipants(40)
 	for r := range rows {
 		for range 1 + rng.IntN(12) {
-			set(r, int32(rng.IntN(25)), Vote(rng.IntN(3)-1), false)
+			set(r, int32(rng.IntN(len(statements))), Vote(rng.IntN(3)-1), false)
 		}
 	}
 
@@ -63,7 +66,11 @@ func TestVoteDataFromTheRunBefore(t *testing.T) {
 	}
 	var prev *Matrix
 	var kept *rowsCache
-	reused := 0
+	var counted *tallyCache
+	groupIDs := []int{0, 1, 2}
+	var member []int
+	var in []bool
+	reused, recounted := 0, 0
 	const updates = 80
 	for step := range updates {
 		if step > 0 {
@@ -71,19 +78,65 @@ func TestVoteDataFromTheRunBefore(t *testing.T) {
 				r := rng.IntN(len(rows))
 				set(r, int32(rng.IntN(len(statements))), Vote(rng.IntN(3)-1), rng.IntN(4) == 0)
 			}
-			if step%7 == 0 {
+			if step%17 == 0 {
 				set(rng.IntN(len(rows)), 0, 0, true) // possibly a row's last vote
 				r := rng.IntN(len(rows))
 				for _, c := range slices.Clone(rows[r]) {
 					set(r, c.Statement, 0, true) // a row left empty
 				}
 			}
-			if step%5 == 0 {
-				addParticipants(1 + rng.IntN(3))
-				set(len(rows)-1, int32(rng.IntN(len(statements))), Agree, false)
+			if step%17 == 1 {
+				for r := range rows {
+					if len(rows[r]) == 0 { // until its next vote
+						set(r, int32(rng.IntN(len(statements))), Pass, false)
+					}
+				}
 			}
-			if step%9 == 0 {
-				addStatements(1 + rng.IntN(3)) // unvoted until a vote comes
+			if step%5 == 0 {
+				for range 1 + rng.IntN(3) {
+					addParticipants(1)
+					set(len(rows)-1, int32(rng.IntN(len(statements))), Agree, false)
+				}
+			}
+			switch step % 19 {
+			case 0:
+				// Four statements, the second and fourth voted at once.
+				addStatements(4)
+				set(rng.IntN(len(rows)), int32(len(statements)-3), Agree, false)
+				set(rng.IntN(len(rows)), int32(len(statements)-1), Agree, false)
+			case 5:
+				// The first and third get their first votes: new columns in
+				// two places between others.
+				set(rng.IntN(len(rows)), int32(len(statements)-4), Agree, false)
+				set(rng.IntN(len(rows)), int32(len(statements)-2), Pass, false)
+			}
+			if step == 40 {
+				// Many statements get their first votes at once: more than
+				// the tallies have room for.
+				for range 70 {
+					addStatements(1)
+					set(rng.IntN(len(rows)), int32(len(statements)-1), Vote(rng.IntN(3)-1), false)
+				}
+			}
+			switch step % 23 {
+			case 6:
+				// One statement loses its votes as another gets its first:
+				// as many columns, numbered otherwise.
+				j := int32(rng.IntN(len(statements) - 1))
+				for r := range rows {
+					set(r, j, 0, true)
+				}
+				addStatements(1)
+				set(rng.IntN(len(rows)), int32(len(statements)-1), Disagree, false)
+			case 15:
+				// One loses its votes, then one gets its first, at the end.
+				j := int32(rng.IntN(len(statements) - 1))
+				for r := range rows {
+					set(r, j, 0, true)
+				}
+			case 16:
+				addStatements(1)
+				set(rng.IntN(len(rows)), int32(len(statements)-1), Agree, false)
 			}
 		}
 		var modOut, meta []bool
@@ -110,9 +163,48 @@ func TestVoteDataFromTheRunBefore(t *testing.T) {
 		if next == nil || next.matrix != m.id {
 			t.Fatalf("update %d: kept %+v for the Matrix %d", step, next, m.id)
 		}
+		// The tallies, counted from the run before's.
+		for range rng.IntN(4) { // participants move between tables
+			member[rng.IntN(len(member))] = rng.IntN(len(groupIDs)+1) - 1
+			in[rng.IntN(len(in))] = rng.IntN(3) > 0
+		}
+		if step%11 == 10 { // the groups change (in number, or only in id)
+			groupIDs = groupIDs[:0]
+			for g := range 2 + rng.IntN(3) {
+				groupIDs = append(groupIDs, 2*g+step)
+			}
+			for i := range member {
+				member[i] = min(member[i], len(groupIDs)-1)
+			}
+		}
+		n := got.numRows()
+		for len(member) < n {
+			member, in = append(member, rng.IntN(len(groupIDs)+1)-1), append(in, true)
+		}
+		for i := range n {
+			if member[i] >= 0 {
+				in[i] = true // a group's members are clustered
+			}
+		}
+		everyone, clustered, grouped, per, nextTallies := talliesAfter(w, got, m, kept, counted, in[:n], member[:n], len(groupIDs))
+		e, c, g, p := tallies(new(workspace), want, in[:n], member[:n], len(groupIDs))
+		for name, pair := range map[string][2]any{"everyone": {everyone, e}, "clustered": {clustered, c}, "grouped": {grouped, g}, "per group": {per, p}} {
+			if !reflect.DeepEqual(pair[0], pair[1]) {
+				t.Fatalf("update %d: tallies %s counted from the run before's: %v, want %v", step, name, pair[0], pair[1])
+			}
+		}
+		if nextTallies != nil && nextTallies.counted < n {
+			recounted++
+		}
+		if (nextTallies == nil) != (n < len(m.rows)) {
+			t.Fatalf("update %d: kept tallies %v with %d of %d rows voting", step, nextTallies != nil, n, len(m.rows))
+		}
 		// Another conversation's run on the same workspace.
 		newVoteDataIn(w, other, nil, nil, nil)
-		prev, kept = m, next
+		prev, kept, counted = m, next, nextTallies
+	}
+	if recounted < updates/2 {
+		t.Fatalf("the tallies were counted from the run before's in %d of %d updates", recounted, updates)
 	}
 	// Most updates copy the unchanged rows; those that add statements beyond
 	// the sums' room do too (in new sums), so this only shows the path is taken.
