@@ -201,7 +201,10 @@ func compute(snap *mathSnapshot, prevAn *analysis) *analysis {
 		matrix:          m,
 	}
 	res.ConversationID, res.ComputedAt, res.VotesIncluded = snap.cid, a.computedAt, snap.votes
-	a.bySeq = indexBySeq(res.Opinions, snap.opinionIDs)
+	a.bySeq = res.ListedOpinion // the opinions by Seq, when no opinion was deleted
+	if len(a.bySeq) != len(snap.opinionIDs) {
+		a.bySeq = indexBySeq(res.Opinions, snap.opinionIDs)
+	}
 	for _, c := range res.Consensus.Agree {
 		a.consensus = append(a.consensus, c.OpinionID)
 	}

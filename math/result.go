@@ -47,6 +47,12 @@ type Result struct {
 	PCA PCA `json:"pca"`
 	// Participants holds every participant with at least one vote, in matrix order.
 	Participants []Participant `json:"participants"`
+	// ListedOpinion maps Input.Statements to Opinions: entry i is the index in
+	// Opinions of the opinion of Input.Statements[i]. Run fills it only when
+	// Input.Statements lists exactly the Matrix's columns, as an actor does (nil
+	// otherwise): the caller then finds each of its statements' opinion without
+	// searching.
+	ListedOpinion []int32 `json:"-"`
 }
 
 // Cluster is one opinion group with the statements that characterise it.

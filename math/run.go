@@ -171,8 +171,18 @@ func Run(in Input, prev *State) (*Result, *State) {
 		}
 	}
 
-	unvotedIDs := unvotedOf(d, votes, in.Statements)
+	unvotedIDs, columns := unvotedOf(d, votes, in.Statements)
 	r.Opinions = make([]Opinion, k+len(unvotedIDs))
+	if columns {
+		r.ListedOpinion = make([]int32, len(in.Statements))
+		u := int32(k)
+		for j, c := range d.colOf[:len(in.Statements)] {
+			if c < 0 {
+				c, u = u, u+1
+			}
+			r.ListedOpinion[j] = c
+		}
+	}
 	// Every opinion's per-group votes share one backing array: one allocation per
 	// run instead of one per opinion. Opinion i's are groupVotes[i*nc:(i+1)*nc],
 	// filled group by group (the unvoted statements' counts are zero).
@@ -277,15 +287,15 @@ func Run(in Input, prev *State) (*Result, *State) {
 	return r, next
 }
 
-// unvotedOf returns the ids of listed without a vote in d, the compressed form of m.
-// The usual caller lists exactly the matrix's columns (a conversation's every
-// statement, voted or not): those without a vote are then the columns d left out,
-// and nothing needs hashing.
-func unvotedOf(d *voteData, m *Matrix, listed []string) []string {
+// unvotedOf returns the ids of listed without a vote in d, the compressed form of m,
+// and whether listed is exactly the matrix's columns. The usual caller lists those
+// (a conversation's every statement, voted or not): the ones without a vote are
+// then the columns d left out, and nothing needs hashing.
+func unvotedOf(d *voteData, m *Matrix, listed []string) ([]string, bool) {
 	if len(listed) > 0 && ident.SameList(listed, m.statements) {
-		return d.unused
+		return d.unused, true
 	}
-	return unvoted(d.statements, listed)
+	return unvoted(d.statements, listed), false
 }
 
 // unvoted returns the ids of listed that are not in voted, once each, in the order of

@@ -155,14 +155,28 @@ func TestUnvotedOfTheMatrixColumns(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := newVoteData(m, nil, nil)
-		got := unvotedOf(d, m, slices.Clone(ids))
-		if want := unvoted(d.statements, ids); fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("trial %d: unvoted of the matrix columns %v, general path %v", trial, got, want)
+		got, columns := unvotedOf(d, m, slices.Clone(ids))
+		if want := unvoted(d.statements, ids); fmt.Sprint(got) != fmt.Sprint(want) || !columns {
+			t.Fatalf("trial %d: unvoted of the matrix columns %v (the columns: %v), general path %v", trial, got, columns, want)
 		}
 		// Not the matrix's columns: the general path.
 		other := append(slices.Clone(ids), "extra")
-		if got, want := unvotedOf(d, m, other), unvoted(d.statements, other); fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("trial %d: %v, general path %v", trial, got, want)
+		if got, columns := unvotedOf(d, m, other); fmt.Sprint(got) != fmt.Sprint(unvoted(d.statements, other)) || columns {
+			t.Fatalf("trial %d: %v (the columns: %v), general path %v", trial, got, columns, unvoted(d.statements, other))
+		}
+
+		// The Result maps the listed statements to their opinions.
+		res, _ := Run(Input{Votes: m, Statements: slices.Clone(ids)}, nil)
+		if len(res.ListedOpinion) != len(ids) {
+			t.Fatalf("trial %d: %d listed opinions for %d statements", trial, len(res.ListedOpinion), len(ids))
+		}
+		for i, o := range res.ListedOpinion {
+			if res.Opinions[o].OpinionID != ids[i] {
+				t.Fatalf("trial %d: statement %d (%s) maps to opinion %d (%s)", trial, i, ids[i], o, res.Opinions[o].OpinionID)
+			}
+		}
+		if res, _ := Run(Input{Votes: m, Statements: other}, nil); res.ListedOpinion != nil {
+			t.Fatalf("trial %d: listed opinions for statements other than the columns", trial)
 		}
 	}
 }
