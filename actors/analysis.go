@@ -327,13 +327,13 @@ func (a *analysis) opinion(seq int) *polismath.Opinion {
 // clusterTallies returns the tallies of the opinion with this Seq within
 // each group of the analysis (empty when the analysis does not include it).
 func (a *analysis) clusterTallies(seq int) []agora.ClusterTally {
-	o := a.opinion(seq)
-	if o == nil {
+	if seq < 0 || seq >= len(a.bySeq) || a.bySeq[seq] < 0 {
 		return []agora.ClusterTally{}
 	}
-	out := make([]agora.ClusterTally, len(o.Groups))
-	for i, g := range o.Groups {
-		out[i] = agora.ClusterTally{Cluster: int(g.Cluster), Tally: agora.Tally{Agree: int(g.Agree), Disagree: int(g.Disagree), Pass: int(g.Pass)}}
+	groups := a.res.OpinionGroups(int(a.bySeq[seq]))
+	out := make([]agora.ClusterTally, len(groups))
+	for i, g := range groups {
+		out[i] = agora.ClusterTally{Cluster: a.res.Clusters[i].ID, Tally: agora.Tally{Agree: int(g.Agree), Disagree: int(g.Disagree), Pass: int(g.Pass)}}
 	}
 	return out
 }

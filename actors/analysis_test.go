@@ -19,8 +19,9 @@ import (
 // agree or disagree with 30 opinions according to their group. Each
 // participant's first vote is cast in turn, voter0 to voter89 (groups 0, 1,
 // 2, 0, ...), so the conversation's arrival order is known; the other votes
-// are cast concurrently.
-func votePolarised(t *testing.T, m *Manager, store *spyStore) (*agora.Conversation, []string) {
+// are cast concurrently. It returns the conversation, the voters, and each
+// voter's votes by opinion id.
+func votePolarised(t *testing.T, m *Manager, store *spyStore) (*agora.Conversation, []string, map[string]map[string]agora.Vote) {
 	t.Helper()
 	ctx := context.Background()
 	seeds := make([]string, 30)
@@ -85,7 +86,14 @@ func votePolarised(t *testing.T, m *Manager, store *spyStore) (*agora.Conversati
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, voters
+	cast := map[string]map[string]agora.Vote{}
+	for p, id := range voters {
+		cast[id] = map[string]agora.Vote{}
+		for _, v := range votes[p] {
+			cast[id][v.oid] = v.v
+		}
+	}
+	return c, voters, cast
 }
 
 type analysisJSON struct {
@@ -136,7 +144,7 @@ func awaitAnalysis(t *testing.T, m *Manager, c *agora.Conversation) analysisJSON
 func TestAnalysisInTheActors(t *testing.T) {
 	ctx := context.Background()
 	m, store := mustOpenManager(t, Config{MathInterval: 10 * time.Millisecond})
-	c, voters := votePolarised(t, m, store)
+	c, voters, cast := votePolarised(t, m, store)
 
 	an := awaitAnalysis(t, m, c)
 	// The live analysis was warm-started from analyses of the votes so far,
@@ -196,16 +204,36 @@ func TestAnalysisInTheActors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Each group's tally, counted from the votes cast by its members.
+		want := map[string]map[int]agora.Tally{}
+		for _, p := range an.Participants {
+			if p.Cluster == nil {
+				continue
+			}
+			for oid, v := range cast[p.ParticipantID] {
+				if want[oid] == nil {
+					want[oid] = map[int]agora.Tally{}
+				}
+				tally := want[oid][*p.Cluster]
+				switch v {
+				case agora.Agree:
+					tally.Agree++
+				case agora.Disagree:
+					tally.Disagree++
+				default:
+					tally.Pass++
+				}
+				want[oid][*p.Cluster] = tally
+			}
+		}
 		for _, o := range page.Items {
 			if len(o.Clusters) != an.K {
 				t.Fatalf("opinion %s has %d cluster tallies, want %d", o.ID, len(o.Clusters), an.K)
 			}
-			sum := 0
-			for _, ct := range o.Clusters {
-				sum += ct.Agree + ct.Disagree + ct.Pass
-			}
-			if total := o.Agree + o.Disagree + o.Pass; sum > total {
-				t.Fatalf("opinion %s: clustered votes %d exceed its votes %d", o.ID, sum, total)
+			for i, ct := range o.Clusters {
+				if ct.Cluster != an.Clusters[i].ID || ct.Tally != want[o.ID][ct.Cluster] {
+					t.Fatalf("opinion %s: tally %d is %+v, want group %d's %+v", o.ID, i, ct, an.Clusters[i].ID, want[o.ID][an.Clusters[i].ID])
+				}
 			}
 		}
 	})
@@ -397,6 +425,31 @@ func TestMathSortsWithOpinionsNewerThanTheAnalysis(t *testing.T) {
 			if !slices.Equal(got, ids) {
 				t.Fatalf("%s, limit %d: %v, want %v", sort, limit, got, ids)
 			}
+		}
+	}
+}
+
+// TestClusterTallies: an opinion's per-group tallies name the groups by id
+// (not by their place in the analysis) and come from its own entries.
+func TestClusterTallies(t *testing.T) {
+	res := &polismath.Result{
+		Clusters: []polismath.Cluster{{ID: 3}, {ID: 7}},
+		Opinions: []polismath.Opinion{{OpinionID: "b"}, {OpinionID: "a"}},
+		GroupVotes: []polismath.GroupVotes{
+			{Agree: 1, Disagree: 2, Pass: 3}, {Agree: 4, Disagree: 5, Pass: 6}, // b
+			{Agree: 7, Disagree: 8, Pass: 9}, {Agree: 10, Disagree: 11, Pass: 12}, // a
+		},
+	}
+	a := &analysis{res: res, bySeq: []int32{1, 0, -1}} // Seq 0 is a, 1 is b, 2 unanalysed
+	want := [][]agora.ClusterTally{
+		{{Cluster: 3, Tally: agora.Tally{Agree: 7, Disagree: 8, Pass: 9}}, {Cluster: 7, Tally: agora.Tally{Agree: 10, Disagree: 11, Pass: 12}}},
+		{{Cluster: 3, Tally: agora.Tally{Agree: 1, Disagree: 2, Pass: 3}}, {Cluster: 7, Tally: agora.Tally{Agree: 4, Disagree: 5, Pass: 6}}},
+		{},
+		{},
+	}
+	for seq, w := range want {
+		if got := a.clusterTallies(seq); !slices.Equal(got, w) || got == nil {
+			t.Errorf("Seq %d: %+v, want %+v", seq, got, w)
 		}
 	}
 }

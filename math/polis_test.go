@@ -277,11 +277,12 @@ func checkGroupVotes(t *testing.T, r *polisRun) {
 			t.Errorf("group %d: size %d, Polis n-members %d", c.ID, c.Size, want.NMembers)
 		}
 	}
-	for _, o := range r.res.Opinions {
-		for _, g := range o.Groups {
-			w := r.f.polis.GroupVotes[itoa(int(g.Cluster))].Votes[o.OpinionID]
+	for i, o := range r.res.Opinions {
+		for gi, g := range r.res.OpinionGroups(i) {
+			id := r.res.Clusters[gi].ID
+			w := r.f.polis.GroupVotes[itoa(id)].Votes[o.OpinionID]
 			if int(g.Agree) != w.A || int(g.Disagree) != w.D || int(g.Agree+g.Disagree+g.Pass) != w.S {
-				t.Errorf("statement %s, group %d: A/D/S %d/%d/%d, Polis %d/%d/%d", o.OpinionID, g.Cluster,
+				t.Errorf("statement %s, group %d: A/D/S %d/%d/%d, Polis %d/%d/%d", o.OpinionID, id,
 					g.Agree, g.Disagree, g.Agree+g.Disagree+g.Pass, w.A, w.D, w.S)
 			}
 		}

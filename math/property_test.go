@@ -20,8 +20,11 @@ func checkInvariants(t *testing.T, in Input, res *Result, st *State) {
 	if _, err := json.Marshal(st); err != nil {
 		t.Fatalf("state does not marshal: %v", err)
 	}
-	for _, o := range res.Opinions {
-		for _, g := range o.Groups {
+	if len(res.GroupVotes) != len(res.Opinions)*len(res.Clusters) {
+		t.Fatalf("%d group votes for %d opinions and %d groups", len(res.GroupVotes), len(res.Opinions), len(res.Clusters))
+	}
+	for i := range res.Opinions {
+		for _, g := range res.OpinionGroups(i) {
 			if g.Agree < 0 || g.Disagree < 0 || g.Pass < 0 {
 				t.Fatalf("negative counts %+v", g)
 			}

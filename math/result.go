@@ -47,6 +47,10 @@ type Result struct {
 	PCA PCA `json:"pca"`
 	// Participants holds every participant with at least one vote, in matrix order.
 	Participants []Participant `json:"participants"`
+	// GroupVotes holds the vote counts of every opinion per group (OpinionGroups):
+	// those of Opinions[i] are GroupVotes[i*len(Clusters):][:len(Clusters)]. They are
+	// not part of the analysis object.
+	GroupVotes []GroupVotes `json:"-"`
 	// ListedOpinion maps Input.Statements to Opinions: entry i is the index in
 	// Opinions of the opinion of Input.Statements[i]. Run fills it only when
 	// Input.Statements lists exactly the Matrix's columns, as an actor does (nil
@@ -129,9 +133,6 @@ type Opinion struct {
 	// when every group agrees. GACDisagree is the same for disagreement.
 	GACAgree    float64 `json:"gac_agree"`
 	GACDisagree float64 `json:"gac_disagree"`
-	// Groups holds the vote counts per published group, for the "clusters" list of the
-	// API's opinion object. It is not part of the analysis object.
-	Groups []GroupVotes `json:"-"`
 }
 
 // GroupVotes counts the votes of one group's members on one statement.
@@ -139,12 +140,21 @@ type Opinion struct {
 // Its fields are int32, as the tallies are: a Result holds one per statement and
 // group (76,000 at 19,000 statements and four groups), half the memory of ints.
 type GroupVotes struct {
-	// Cluster is the group id.
-	Cluster int32 `json:"cluster"`
 	// Agree, Disagree and Pass count the members' votes on the statement.
 	Agree    int32 `json:"agree"`
 	Disagree int32 `json:"disagree"`
 	Pass     int32 `json:"pass"`
+}
+
+// OpinionGroups returns the vote counts of Opinions[i] per group, in the order of
+// Clusters (nil without groups), for the "clusters" list of the API's opinion
+// object.
+func (r *Result) OpinionGroups(i int) []GroupVotes {
+	nc := len(r.Clusters)
+	if nc == 0 || (i+1)*nc > len(r.GroupVotes) {
+		return nil
+	}
+	return r.GroupVotes[i*nc : i*nc+nc : i*nc+nc]
 }
 
 // PCA is the linear map from votes to the plane: a participant's position is the

@@ -183,25 +183,15 @@ func Run(in Input, prev *State) (*Result, *State) {
 			r.ListedOpinion[j] = c
 		}
 	}
-	// Every opinion's per-group votes share one backing array: one allocation per
-	// run instead of one per opinion. Opinion i's are groupVotes[i*nc:(i+1)*nc],
-	// filled group by group (the unvoted statements' counts are zero).
+	// Every opinion's per-group votes, in one array: opinion i's are
+	// GroupVotes[i*nc:(i+1)*nc], filled group by group (the unvoted statements'
+	// counts are zero).
 	nc := len(r.Clusters)
-	groupVotes := make([]GroupVotes, len(r.Opinions)*nc)
-	for g, c := range r.Clusters {
-		id := int32(c.ID)
+	r.GroupVotes = make([]GroupVotes, len(r.Opinions)*nc)
+	for g := range r.Clusters {
 		for j, t := range per[g] {
-			groupVotes[j*nc+g] = GroupVotes{Cluster: id, Agree: t.a, Disagree: t.d, Pass: t.s - t.a - t.d}
+			r.GroupVotes[j*nc+g] = GroupVotes{Agree: t.a, Disagree: t.d, Pass: t.s - t.a - t.d}
 		}
-		for j := k; j < len(r.Opinions); j++ {
-			groupVotes[j*nc+g].Cluster = id
-		}
-	}
-	groupsOf := func(i int) []GroupVotes {
-		if nc == 0 {
-			return nil
-		}
-		return groupVotes[i*nc : i*nc+nc : i*nc+nc]
 	}
 	for j, id := range d.statements {
 		ga, gd := 1.0, 1.0 // without groups, the empty product
@@ -218,7 +208,6 @@ func Run(in Input, prev *State) (*Result, *State) {
 			Priority:    priority(clustered[j], extremity, d.meta[j]),
 			GACAgree:    ga,
 			GACDisagree: gd,
-			Groups:      groupsOf(j),
 		}
 	}
 	meta := toSet(in.Meta)
@@ -227,7 +216,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 		unseen *= prob(0, 0)
 	}
 	for u, id := range unvotedIDs {
-		r.Opinions[k+u] = Opinion{OpinionID: id, Priority: priority(tally{}, 0, meta[id]), GACAgree: unseen, GACDisagree: unseen, Groups: groupsOf(k + u)}
+		r.Opinions[k+u] = Opinion{OpinionID: id, Priority: priority(tally{}, 0, meta[id]), GACAgree: unseen, GACDisagree: unseen}
 	}
 
 	r.Participants = make([]Participant, n)
