@@ -61,8 +61,9 @@ func newVoteData(m *Matrix, modOut, meta map[string]bool) *voteData {
 // newVoteDataIn is newVoteData with its arrays taken from w (the voteData must not
 // be used once w is reused) and the moderated-out and meta statements flagged per
 // column of m (nil: none). rc, when not nil, is what the run before kept of its
-// Matrix's rows (the caller hands it over: newVoteDataIn reuses its arrays); the
-// second result is what this run keeps for the next one (nil unless m was built by
+// Matrix's rows (the caller hands it over: its sums become the result's, its other
+// arrays w's, unchanged until w serves another run); the second result is what
+// this run keeps for the next one (nil unless m was built by
 // NewMatrixFromSortedRowsAfter).
 func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool, rc *rowsCache) (*voteData, *rowsCache) {
 	nAll := len(m.statements)

@@ -13,6 +13,10 @@ import (
 // a sixth of its time. Nothing in a workspace outlives the Run that holds it; what
 // the Result and the State keep is copied out.
 type workspace struct {
+	// col, vote and rowPtr are the compressed raw votes readRows writes. When the
+	// run keeps them in its State, the workspace takes the previous run's kept
+	// arrays in their place (newVoteDataIn), which talliesAfter still reads:
+	// nothing else in a run writes these three.
 	col      []int32
 	vote     []Vote
 	dcol     []int32 // the columns renumbered, when some have no vote
