@@ -9,6 +9,137 @@ import (
 	"unsafe"
 )
 
+// liveVotes is a conversation's vote rows as an actor keeps them: a changed row
+// is a new array, the others stay where they are.
+type liveVotes struct {
+	rng          *rand.Rand
+	participants []string
+	statements   []string
+	rows         [][]Cell
+	// vote, when not nil, is the vote participant r casts on column j;
+	// otherwise votes are random.
+	vote func(r int, j int32) Vote
+}
+
+func (l *liveVotes) addStatements(n int) {
+	for range n {
+		l.statements = append(l.statements, fmt.Sprintf("s%d", len(l.statements)))
+	}
+}
+
+func (l *liveVotes) addParticipants(n int) {
+	for range n {
+		l.participants = append(l.participants, fmt.Sprintf("p%d", len(l.participants)))
+		l.rows = append(l.rows, nil)
+	}
+}
+
+// set gives participant r a vote on column j (remove: none), in a new array.
+func (l *liveVotes) set(r int, j int32, v Vote, remove bool) {
+	if l.vote != nil {
+		v = l.vote(r, j)
+	}
+	row := slices.Clone(l.rows[r])
+	at, found := slices.BinarySearchFunc(row, j, func(c Cell, j int32) int { return int(c.Statement - j) })
+	switch {
+	case remove && found:
+		row = slices.Delete(row, at, at+1)
+	case remove:
+	case found:
+		row[at].Vote = v
+	default:
+		row = slices.Insert(row, at, Cell{Statement: j, Vote: v})
+	}
+	l.rows[r] = row
+}
+
+// start gives the conversation its first statements and participants, each
+// participant with 1 to most votes.
+func (l *liveVotes) start(statements, participants, most int) {
+	l.addStatements(statements)
+	l.addParticipants(participants)
+	for r := range l.rows {
+		for range 1 + l.rng.IntN(most) {
+			l.set(r, int32(l.rng.IntN(len(l.statements))), Vote(l.rng.IntN(3)-1), false)
+		}
+	}
+}
+
+// update makes the changes of update step: a few changed, added and deleted
+// votes every time, and, at their steps, a row left empty (and voted again
+// at the next), new participants, statements voted at the end and between
+// others, many at once, and a statement losing its votes.
+func (l *liveVotes) update(step int) {
+	rng, set := l.rng, l.set
+	if step == 0 {
+		return
+	}
+	for range rng.IntN(6) {
+		r := rng.IntN(len(l.rows))
+		set(r, int32(rng.IntN(len(l.statements))), Vote(rng.IntN(3)-1), rng.IntN(4) == 0)
+	}
+	if step%17 == 0 {
+		set(rng.IntN(len(l.rows)), 0, 0, true) // possibly a row's last vote
+		r := rng.IntN(len(l.rows))
+		for _, c := range slices.Clone(l.rows[r]) {
+			set(r, c.Statement, 0, true) // a row left empty
+		}
+	}
+	if step%17 == 1 {
+		for r := range l.rows {
+			if len(l.rows[r]) == 0 { // until its next vote
+				set(r, int32(rng.IntN(len(l.statements))), Pass, false)
+			}
+		}
+	}
+	if step%5 == 0 {
+		for range 1 + rng.IntN(3) {
+			l.addParticipants(1)
+			set(len(l.rows)-1, int32(rng.IntN(len(l.statements))), Agree, false)
+		}
+	}
+	switch step % 19 {
+	case 0:
+		// Four statements, the second and fourth voted at once.
+		l.addStatements(4)
+		set(rng.IntN(len(l.rows)), int32(len(l.statements)-3), Agree, false)
+		set(rng.IntN(len(l.rows)), int32(len(l.statements)-1), Agree, false)
+	case 5:
+		// The first and third get their first votes: new columns in
+		// two places between others.
+		set(rng.IntN(len(l.rows)), int32(len(l.statements)-4), Agree, false)
+		set(rng.IntN(len(l.rows)), int32(len(l.statements)-2), Pass, false)
+	}
+	if step == 40 {
+		// Many statements get their first votes at once: more than
+		// the tallies have room for.
+		for range 70 {
+			l.addStatements(1)
+			set(rng.IntN(len(l.rows)), int32(len(l.statements)-1), Vote(rng.IntN(3)-1), false)
+		}
+	}
+	switch step % 23 {
+	case 6:
+		// One statement loses its votes as another gets its first:
+		// as many columns, numbered otherwise.
+		j := int32(rng.IntN(len(l.statements) - 1))
+		for r := range l.rows {
+			set(r, j, 0, true)
+		}
+		l.addStatements(1)
+		set(rng.IntN(len(l.rows)), int32(len(l.statements)-1), Disagree, false)
+	case 15:
+		// One loses its votes, then one gets its first, at the end.
+		j := int32(rng.IntN(len(l.statements) - 1))
+		for r := range l.rows {
+			set(r, j, 0, true)
+		}
+	case 16:
+		l.addStatements(1)
+		set(rng.IntN(len(l.rows)), int32(len(l.statements)-1), Agree, false)
+	}
+}
+
 // TestVoteDataFromTheRunBefore follows a conversation whose rows change as an
 // actor changes them (a changed row is a new array, the others stay where they
 // are) and checks that the compressed votes built from the previous run's
@@ -23,41 +154,8 @@ import (
 // workspace and the kept rows would show.
 func TestVoteDataFromTheRunBefore(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	var participants, statements []string
-	var rows [][]Cell
-	addStatements := func(n int) {
-		for range n {
-			statements = append(statements, fmt.Sprintf("s%d", len(statements)))
-		}
-	}
-	addParticipants := func(n int) {
-		for range n {
-			participants = append(participants, fmt.Sprintf("p%d", len(participants)))
-			rows = append(rows, nil)
-		}
-	}
-	// set gives participant r a vote on column j (remove: none), in a new array.
-	set := func(r int, j int32, v Vote, remove bool) {
-		row := slices.Clone(rows[r])
-		at, found := slices.BinarySearchFunc(row, j, func(c Cell, j int32) int { return int(c.Statement - j) })
-		switch {
-		case remove && found:
-			row = slices.Delete(row, at, at+1)
-		case remove:
-		case found:
-			row[at].Vote = v
-		default:
-			row = slices.Insert(row, at, Cell{Statement: j, Vote: v})
-		}
-		rows[r] = row
-	}
-	addStatements(30)
-	addParticipants(40)
-	for r := range rows {
-		for range 1 + rng.IntN(12) {
-			set(r, int32(rng.IntN(len(statements))), Vote(rng.IntN(3)-1), false)
-		}
-	}
+	live := &liveVotes{rng: rng}
+	live.start(30, 40, 12)
 
 	w := new(workspace)
 	other, err := NewMatrixFromSortedRows([]string{"x", "y"}, []string{"a", "b", "c"}, [][]Cell{{{0, Agree}, {2, Pass}}, {{1, Disagree}}})
@@ -73,82 +171,17 @@ func TestVoteDataFromTheRunBefore(t *testing.T) {
 	reused, recounted := 0, 0
 	const updates = 80
 	for step := range updates {
-		if step > 0 {
-			for range rng.IntN(6) {
-				r := rng.IntN(len(rows))
-				set(r, int32(rng.IntN(len(statements))), Vote(rng.IntN(3)-1), rng.IntN(4) == 0)
-			}
-			if step%17 == 0 {
-				set(rng.IntN(len(rows)), 0, 0, true) // possibly a row's last vote
-				r := rng.IntN(len(rows))
-				for _, c := range slices.Clone(rows[r]) {
-					set(r, c.Statement, 0, true) // a row left empty
-				}
-			}
-			if step%17 == 1 {
-				for r := range rows {
-					if len(rows[r]) == 0 { // until its next vote
-						set(r, int32(rng.IntN(len(statements))), Pass, false)
-					}
-				}
-			}
-			if step%5 == 0 {
-				for range 1 + rng.IntN(3) {
-					addParticipants(1)
-					set(len(rows)-1, int32(rng.IntN(len(statements))), Agree, false)
-				}
-			}
-			switch step % 19 {
-			case 0:
-				// Four statements, the second and fourth voted at once.
-				addStatements(4)
-				set(rng.IntN(len(rows)), int32(len(statements)-3), Agree, false)
-				set(rng.IntN(len(rows)), int32(len(statements)-1), Agree, false)
-			case 5:
-				// The first and third get their first votes: new columns in
-				// two places between others.
-				set(rng.IntN(len(rows)), int32(len(statements)-4), Agree, false)
-				set(rng.IntN(len(rows)), int32(len(statements)-2), Pass, false)
-			}
-			if step == 40 {
-				// Many statements get their first votes at once: more than
-				// the tallies have room for.
-				for range 70 {
-					addStatements(1)
-					set(rng.IntN(len(rows)), int32(len(statements)-1), Vote(rng.IntN(3)-1), false)
-				}
-			}
-			switch step % 23 {
-			case 6:
-				// One statement loses its votes as another gets its first:
-				// as many columns, numbered otherwise.
-				j := int32(rng.IntN(len(statements) - 1))
-				for r := range rows {
-					set(r, j, 0, true)
-				}
-				addStatements(1)
-				set(rng.IntN(len(rows)), int32(len(statements)-1), Disagree, false)
-			case 15:
-				// One loses its votes, then one gets its first, at the end.
-				j := int32(rng.IntN(len(statements) - 1))
-				for r := range rows {
-					set(r, j, 0, true)
-				}
-			case 16:
-				addStatements(1)
-				set(rng.IntN(len(rows)), int32(len(statements)-1), Agree, false)
-			}
-		}
+		live.update(step)
 		var modOut, meta []bool
 		if step%3 != 0 {
-			modOut, meta = make([]bool, len(statements)), make([]bool, len(statements))
-			for j := range statements {
+			modOut, meta = make([]bool, len(live.statements)), make([]bool, len(live.statements))
+			for j := range live.statements {
 				modOut[j], meta[j] = rng.IntN(8) == 0, rng.IntN(10) == 0
 			}
 		}
 		// A snapshot of the rows, as an actor takes one: the Matrix borrows
 		// the list, which the next updates must not change.
-		m, err := NewMatrixFromSortedRowsAfter(prev, participants, statements, slices.Clone(rows))
+		m, err := NewMatrixFromSortedRowsAfter(prev, live.participants, live.statements, slices.Clone(live.rows))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +246,7 @@ func TestVoteDataFromTheRunBefore(t *testing.T) {
 	}
 
 	// A Matrix not built after the kept one's, or edited, is read whole.
-	m, err := NewMatrixFromSortedRows(participants, statements, rows)
+	m, err := NewMatrixFromSortedRows(live.participants, live.statements, live.rows)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,11 +256,11 @@ func TestVoteDataFromTheRunBefore(t *testing.T) {
 	if diff := voteDataDiff(got, want); diff != "" {
 		t.Fatalf("a Matrix built without prev took the kept rows: %s", diff)
 	}
-	after, err := NewMatrixFromSortedRowsAfter(m, participants, statements, rows)
+	after, err := NewMatrixFromSortedRowsAfter(m, live.participants, live.statements, live.rows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := after.Set(participants[0], statements[0], Agree); err != nil {
+	if err := after.Set(live.participants[0], live.statements[0], Agree); err != nil {
 		t.Fatal(err)
 	}
 	next.vote[0] = -next.vote[0] + 1
@@ -275,4 +308,58 @@ func voteDataDiff(a, b *voteData) string {
 		}
 	}
 	return ""
+}
+
+// TestRunsFromTheRunBeforesVotes: a conversation's runs, each from the State of
+// the one before, give the same analyses when the State's kept compressed votes
+// and tallies are used as when they are not (a Clone keeps neither): every
+// update of liveVotes, on a conversation with three latent groups, with some
+// statements moderated out at times.
+func TestRunsFromTheRunBeforesVotes(t *testing.T) {
+	live := &liveVotes{rng: rand.New(rand.NewPCG(21, 22))}
+	live.vote = func(r int, j int32) Vote {
+		switch {
+		case (r*31+int(j)*17)%11 == 0:
+			return Pass
+		case (r%3+int(j))%3 == 0:
+			return Agree
+		default:
+			return Disagree
+		}
+	}
+	live.start(60, 120, 30)
+	var prev *Matrix
+	var kept, fresh *State
+	incremental := 0
+	const updates = 80
+	for step := range updates {
+		live.update(step)
+		m, err := NewMatrixFromSortedRowsAfter(prev, live.participants, live.statements, slices.Clone(live.rows))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := Input{Votes: m, Statements: live.statements}
+		if step%4 == 3 {
+			in.ModeratedOut = []string{live.statements[step%len(live.statements)], live.statements[(3*step)%len(live.statements)]}
+		}
+		var bare *State
+		if fresh != nil {
+			bare = fresh.Clone()
+		}
+		got, nextKept := Run(in, kept)
+		want, nextFresh := Run(in, bare)
+		if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
+			t.Fatalf("update %d: the run from the kept votes and tallies differs from the one without:\n%s\n%s", step, g, w)
+		}
+		if !slices.Equal(got.GroupVotes, want.GroupVotes) || !slices.Equal(got.ListedOpinion, want.ListedOpinion) {
+			t.Fatalf("update %d: the group votes or the listed opinions differ", step)
+		}
+		if tc := nextKept.tallies.Load(); tc != nil && tc.counted < len(m.rows) && got.K >= 2 {
+			incremental++
+		}
+		prev, kept, fresh = m, nextKept, nextFresh
+	}
+	if incremental < updates/2 {
+		t.Fatalf("the tallies were counted from the run before's in %d of %d runs with groups", incremental, updates)
+	}
 }
