@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -282,6 +283,40 @@ func FuzzRun(f *testing.F) {
 		fresh, _ := Run(in2, bare)
 		if j2, jf := mustJSON(t, res2), mustJSON(t, fresh); j2 != jf {
 			t.Fatalf("a warm run with cached statistics differs from one without:\n%s\n%s", j2, jf)
+		}
+
+		// The same two snapshots as an actor hands them over (the second built
+		// after the first, participant 0's row a new array, the others shared),
+		// whose second run copies the unchanged rows and counts the tallies
+		// from the first run's: the same analyses.
+		rows1 := make([][]Cell, len(m.rows))
+		for i, r := range m.rows {
+			rows1[i] = slices.Clone(r)
+		}
+		m1, err := NewMatrixFromSortedRowsAfter(nil, m.participants, m.statements, rows1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows2 := slices.Clone(rows1)
+		if i, ok := m.pIndex["0"]; ok {
+			rows2[i] = slices.Clone(in2.Votes.rows[i])
+		}
+		m2, err := NewMatrixFromSortedRowsAfter(m1, m.participants, m.statements, rows2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resA, stA := Run(Input{Votes: m1, ModeratedOut: in.ModeratedOut}, nil)
+		bareA := stA.Clone()
+		resA2, _ := Run(Input{Votes: m2, ModeratedOut: in2.ModeratedOut}, stA)
+		freshA2, _ := Run(Input{Votes: m2, ModeratedOut: in2.ModeratedOut}, bareA)
+		if ja, j1 := mustJSON(t, resA), mustJSON(t, res); ja != j1 {
+			t.Fatalf("the actor's first snapshot gives another analysis than the Matrix's:\n%s\n%s", ja, j1)
+		}
+		if ja, j2, jf := mustJSON(t, resA2), mustJSON(t, res2), mustJSON(t, freshA2); ja != j2 || ja != jf {
+			t.Fatalf("the warm run on the actor's second snapshot differs:\n%s\n%s\n%s", ja, j2, jf)
+		}
+		if !slices.Equal(resA2.GroupVotes, res2.GroupVotes) || !slices.Equal(resA2.GroupVotes, freshA2.GroupVotes) {
+			t.Fatal("the warm run on the actor's second snapshot has other group votes")
 		}
 	})
 }
