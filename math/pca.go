@@ -60,6 +60,11 @@ type pcaResult struct {
 	values     []float64   // eigenvalues of CᵀC, descending
 	iterations int         // number of block products with CᵀC (or CCᵀ)
 	converged  bool
+	// proj, when not nil, holds every row's raw projection on the components
+	// (C u, row i of d at proj[i], in the workspace), which the eigensolver gives
+	// when it works on the rows' side; nil otherwise (projectParticipants
+	// computes them).
+	proj [][2]float64
 }
 
 // centered is the compact sparse form of the centered matrix used by the PCA: only the
@@ -404,7 +409,7 @@ func powerPCAOn(d *voteData, c *centered, nc int, warm [][]float64) pcaResult {
 		start = deinterleave(w, y, c.rows, b)
 	}
 
-	vals, vecs, products, ok := krylovEigen(g, min(nc, g.dim), start)
+	vals, vecs, images, products, ok := krylovEigen(g, min(nc, g.dim), start)
 	res.iterations, res.converged = products, ok
 
 	// Map row-side eigenvectors v to the statement side: u = Cᵀv / ‖Cᵀv‖.
@@ -414,6 +419,9 @@ func powerPCAOn(d *voteData, c *centered, nc int, warm [][]float64) pcaResult {
 		interleave(vecs, x, c.rows)
 		g.transMul(x, z, b)
 		vecs = deinterleave(w, z, c.cols, b)
+	}
+	if g.onRows && len(vecs) > 0 && len(vecs) <= 2 {
+		res.proj = pairs(w.zeros(2 * d.numRows()))
 	}
 	for j := range vecs {
 		res.values[j] = math.Max(vals[j], 0)
@@ -425,8 +433,18 @@ func powerPCAOn(d *voteData, c *centered, nc int, warm [][]float64) pcaResult {
 		for cj, col := range c.colOf {
 			u[col] = vecs[j][cj]
 		}
-		normalize(u)
-		fixSign(u)
+		n := normalize(u)
+		f := 1 / n
+		if fixSign(u) {
+			f = -f
+		}
+		if res.proj != nil && n > 0 {
+			// The row v's image A v = C Cᵀ v is the eigensolver's, so the rows'
+			// projections on u = ±Cᵀv/‖Cᵀv‖, C u, need no pass over the votes.
+			for ci, i := range c.rowOf {
+				res.proj[i][j] = f * images[j][ci]
+			}
+		}
 	}
 	return res
 }
@@ -483,7 +501,7 @@ func deinterleave(w *workspace, x []float64, n, b int) [][]float64 {
 // Ritz pair (θ, Vs) is R s_last, R being the orthogonalized next block before
 // normalization: the iteration knows its accuracy without extra products. (The
 // second pass only subtracts the components rounding made larger than reorthTol.)
-func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float64, int, bool) {
+func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float64, [][]float64, int, bool) {
 	dim := g.dim
 	b := min(pcaBlock, dim)
 	nWant = min(nWant, b)
@@ -579,7 +597,7 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 			}
 		}
 		if !eig.Factorize(sym, true) {
-			return nil, nil, products, false // cannot happen for a finite symmetric matrix
+			return nil, nil, nil, products, false // cannot happen for a finite symmetric matrix
 		}
 		ev := eig.Values(nil)
 		vecs.Reset()
@@ -614,15 +632,16 @@ func krylovEigen(g *gramOp, nWant int, start [][]float64) ([]float64, [][]float6
 		}
 		converged := ritzConverged(theta[:m], res)
 		if converged || m >= dim || products >= pcaMaxProducts {
-			out := make([][]float64, nWant)
+			out, images := make([][]float64, nWant), make([][]float64, nWant)
 			for j := range nWant {
-				u := w.zeros(dim)
+				u, au := w.zeros(dim), w.zeros(dim)
 				for i := range m {
 					floats.AddScaled(u, ritz(i, j), V[i])
+					floats.AddScaled(au, ritz(i, j), W[i])
 				}
-				out[j] = u
+				out[j], images[j] = u, au
 			}
-			return theta[:nWant], out, products, converged || m >= dim
+			return theta[:nWant], out, images, products, converged || m >= dim
 		}
 
 		if m+b > pcaMaxBasis {
@@ -816,25 +835,27 @@ func randomize(v []float64, rng *rand.Rand) {
 	}
 }
 
-// normalize scales u to unit length; a zero vector stays zero.
-func normalize(u []float64) {
+// normalize scales u to unit length and returns the length it had; a zero vector
+// stays zero.
+func normalize(u []float64) float64 {
 	s := 0.0
 	for _, v := range u {
 		s += v * v
 	}
 	if s == 0 {
-		return
+		return 0
 	}
 	n := math.Sqrt(s)
 	for i := range u {
 		u[i] /= n
 	}
+	return n
 }
 
 // fixSign flips u so that its entry of largest magnitude (the first one on ties) is
 // positive: power iteration leaves the sign arbitrary, and a caller comparing two
-// analyses needs it to be a function of the data.
-func fixSign(u []float64) {
+// analyses needs it to be a function of the data. It reports whether it flipped u.
+func fixSign(u []float64) bool {
 	best, at := -1.0, -1
 	for i, v := range u {
 		if a := math.Abs(v); a > best {
@@ -845,5 +866,7 @@ func fixSign(u []float64) {
 		for i := range u {
 			u[i] = -u[i]
 		}
+		return true
 	}
+	return false
 }

@@ -8,7 +8,6 @@ import "math"
 // statements would sit near the origin only because most of their centered row is zero.
 // The positions live in d's workspace: callers copy what they keep.
 func projectParticipants(d *voteData, comps [][]float64) [][2]float64 {
-	k := float64(d.numCols())
 	out := pairs(d.w.floats(2 * d.numRows()))
 	// Two components in the usual case, one pass for both; a missing one reads
 	// zeros.
@@ -35,10 +34,20 @@ func projectParticipants(d *voteData, comps [][]float64) [][2]float64 {
 			r0 += v * u0[j]
 			r1 += v * u1[j]
 		}
-		s := math.Sqrt(k / float64(max(1, d.seen[i])))
-		out[i] = [2]float64{s * r0, s * r1}
+		out[i] = [2]float64{r0, r1}
 	}
-	return out
+	return scaledPositions(d, out)
+}
+
+// scaledPositions scales every row's raw projection in proj, in place, by
+// sqrt(K / n_i) (see projectParticipants), and returns proj.
+func scaledPositions(d *voteData, proj [][2]float64) [][2]float64 {
+	k := float64(d.numCols())
+	for i := range proj {
+		s := math.Sqrt(k / float64(max(1, d.seen[i])))
+		proj[i] = [2]float64{s * proj[i][0], s * proj[i][1]}
+	}
+	return proj
 }
 
 // statementPosition returns the position of a virtual participant who agreed with

@@ -57,14 +57,20 @@ func Run(in Input, prev *State) (*Result, *State) {
 	n, k := d.numRows(), d.numCols()
 
 	// PCA on all participants, warm-started from the previous components.
-	var comps [][]float64
+	var pca pcaResult
 	if n >= 2 && k >= 1 {
-		comps = powerPCA(d, min(2, k), alignComponents(w, prev, d.statements)).comps
+		pca = powerPCA(d, min(2, k), alignComponents(w, prev, d.statements))
 	}
+	comps := pca.comps
 	for len(comps) < 2 {
 		comps = append(comps, make([]float64, k))
 	}
-	pos := projectParticipants(d, comps)
+	var pos [][2]float64
+	if pca.proj != nil {
+		pos = scaledPositions(d, pca.proj)
+	} else {
+		pos = projectParticipants(d, comps)
+	}
 
 	// Clustering of the in-conversation participants. The previous ones are
 	// found in the rows by one merge pass when they kept their order (they do:

@@ -2,6 +2,7 @@ package polismath
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -238,5 +239,64 @@ func TestSharedCenteredWithModeratedOutEqualsCompact(t *testing.T) {
 	}
 	if shared < 50 {
 		t.Fatalf("only %d of 300 trials shared the entries", shared)
+	}
+}
+
+// TestPositionsFromTheEigensolver: when the eigensolver works on the rows' side,
+// the participants' positions come from its images of the eigenvectors instead
+// of a pass over the votes; they must be the projections of the rows on the
+// components (projectParticipants), with and without moderated-out statements
+// (shared and compact centered forms), cold and warm.
+func TestPositionsFromTheEigensolver(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	fromImages := 0
+	for trial := range 300 {
+		in := randomInput(rng, 2+rng.IntN(40), 2+rng.IntN(40), 0.05+0.9*rng.Float64(), []Vote{Agree, Disagree, Pass})
+		modOut := map[string]bool{}
+		if trial%2 == 0 {
+			for _, id := range in.Votes.Statements() {
+				if rng.IntN(4) == 0 {
+					modOut[id] = true
+				}
+			}
+		}
+		d := newVoteData(in.Votes, modOut, nil)
+		if d.numRows() < 2 {
+			continue
+		}
+		var warm [][]float64
+		if trial%3 == 0 {
+			warm = [][]float64{make([]float64, d.numCols()), make([]float64, d.numCols())}
+			for c := range warm {
+				for j := range warm[c] {
+					warm[c][j] = rng.NormFloat64()
+				}
+			}
+		}
+		res := powerPCA(d, min(2, d.numCols()), warm)
+		if res.proj == nil {
+			continue
+		}
+		fromImages++
+		comps := res.comps
+		for len(comps) < 2 {
+			comps = append(comps, make([]float64, d.numCols()))
+		}
+		got := scaledPositions(d, slices.Clone(res.proj))
+		want := projectParticipants(d, comps)
+		scale := 1.0
+		for _, p := range want {
+			scale = max(scale, math.Abs(p[0]), math.Abs(p[1]))
+		}
+		for i := range want {
+			for c := range 2 {
+				if math.Abs(got[i][c]-want[i][c]) > 1e-9*scale {
+					t.Fatalf("trial %d: participant %d, component %d: %v from the eigensolver, %v projected", trial, i, c, got[i][c], want[i][c])
+				}
+			}
+		}
+	}
+	if fromImages < 100 {
+		t.Fatalf("only %d of 300 trials had the positions from the eigensolver", fromImages)
 	}
 }
