@@ -28,34 +28,42 @@ type tally struct{ a, d, s int32 }
 // and by the groups together (grouped). The tables share one allocation, in w.
 //
 // Each row's votes are counted once, in the table of its group (or of the clustered
-// participants outside any group, or of the others); the clustered and everyone
-// tables are then sums of those tables, far cheaper than two more scatters over
-// every vote.
+// participants outside any group, or of the others: the partition tables, see
+// slotOf); the clustered and everyone tables are then sums of those tables, far
+// cheaper than two more scatters over every vote.
 func tallies(w *workspace, d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
 	k := d.numCols()
-	return talliesIn(buffer(&w.tallies, k*(5+groups)), k, d, clusterable, member, groups)
+	all := buffer(&w.tallies, k*(5+groups))
+	parts := all[3*k:]
+	countParts(parts, k, d, clusterable, member, groups)
+	return sumParts(all[:3*k], parts, k, k, groups)
 }
 
-// talliesIn is tallies in the given tables, table t at all[t*stride:] (see
-// tableViews), stride >= d.numCols().
-func talliesIn(all []tally, stride int, d *voteData, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
+// countParts counts every row's votes in its partition table (table slotOf(i) of
+// parts, table s at parts[s*stride:], stride >= d.numCols()).
+func countParts(parts []tally, stride int, d *voteData, clusterable []bool, member []int, groups int) {
 	k := d.numCols()
-	for t := range 5 + groups {
-		clear(tableView(all, stride, k, t))
+	tables := make([][]tally, groups+2)
+	for s := range tables {
+		tables[s] = tableView(parts, stride, k, s)
+		clear(tables[s])
 	}
-	everyone, clustered, grouped, per = tableViews(all, stride, k, groups)
-	restIn, restOut := tableView(all, stride, k, 3+groups), tableView(all, stride, k, 4+groups)
 	for i := range d.numRows() {
-		cols, votes := d.col[d.rowPtr[i]:d.rowPtr[i+1]], d.vote[d.rowPtr[i]:d.rowPtr[i+1]]
-		switch g := member[i]; {
-		case g >= 0:
-			addVotes(per[g], cols, votes)
-		case clusterable[i]:
-			addVotes(restIn, cols, votes)
-		default:
-			addVotes(restOut, cols, votes)
-		}
+		lo, hi := d.rowPtr[i], d.rowPtr[i+1]
+		addVotes(tables[slotOf(i, member, clusterable, groups)], d.col[lo:hi], d.vote[lo:hi])
 	}
+}
+
+// sumParts returns the groups' tables (in parts, see countParts) and their sums in
+// sums (three tables of k): everyone, the clustered participants, the groups.
+func sumParts(sums, parts []tally, stride, k, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
+	everyone, clustered, grouped = tableView(sums, k, k, 0), tableView(sums, k, k, 1), tableView(sums, k, k, 2)
+	per = make([][]tally, groups)
+	for g := range per {
+		per[g] = tableView(parts, stride, k, g)
+	}
+	restIn, restOut := tableView(parts, stride, k, groups), tableView(parts, stride, k, groups+1)
+	clear(grouped)
 	for _, t := range per {
 		for j := range grouped {
 			grouped[j].a += t[j].a
@@ -71,17 +79,6 @@ func talliesIn(all []tally, stride int, d *voteData, clusterable []bool, member 
 	sum(clustered, grouped, restIn)
 	sum(everyone, clustered, restOut)
 	return everyone, clustered, grouped, per
-}
-
-// tableViews returns the tables of all, k tallies each, table t at all[t*stride:]:
-// everyone, clustered, grouped, then one per group; the two after those count the
-// clustered participants outside any group and the others.
-func tableViews(all []tally, stride, k, groups int) (everyone, clustered, grouped []tally, per [][]tally) {
-	per = make([][]tally, groups)
-	for g := range per {
-		per[g] = tableView(all, stride, k, 3+g)
-	}
-	return tableView(all, stride, k, 0), tableView(all, stride, k, 1), tableView(all, stride, k, 2), per
 }
 
 // tableView returns table t of all: k tallies at all[t*stride:].

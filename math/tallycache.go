@@ -15,23 +15,24 @@ import "slices"
 // that get their first votes (new ones, mostly at the end) only move the columns
 // after them.
 //
-// It costs the State about 13.5 bytes per statement and table (5 tables and one
-// per group), 4 per statement and 4 per participant.
+// It keeps the partition tables only (one per group, and the two of the
+// participants outside any group; each row is counted in one), whose sums a run
+// takes again: about 13.5 bytes per statement and table (6 tables with four
+// groups: 1.5 MB at 19,000 statements), 4 per statement and 4 per participant.
 type tallyCache struct {
 	matrix uint64  // the id of the Matrix counted
 	matCol []int32 // the tables' columns: per column, its Matrix column
 	groups int     // the number of groups
 	table  []int32 // per row: the table its votes are in (see slotOf)
-	all    []tally // table t is all[t*stride:][:len(matCol)]
+	all    []tally // table s is all[s*stride:][:len(matCol)]
 	stride int
 	// counted is the number of rows whose votes the run counted (added or
 	// removed), every row when it counted from scratch.
 	counted int
 }
 
-// slotOf is the table of row i: its group's, else the clustered participants'
-// outside any group (groups), else the others' (groups+1). Table s is tableViews'
-// table 3+s.
+// slotOf is the partition table of row i: its group's, else the clustered
+// participants' outside any group (groups), else the others' (groups+1).
 func slotOf(i int, member []int, clusterable []bool, groups int) int32 {
 	switch g := member[i]; {
 	case g >= 0:
@@ -46,9 +47,9 @@ func slotOf(i int, member []int, clusterable []bool, groups int) int32 {
 // talliesAfter is tallies for the run on m, counted from tc, the previous run's
 // tallies, when they line up (see tallyCache), else from every vote; kept holds
 // the previous run's compressed votes (rowsCache, whose arrays readRows has given
-// to w, but which nothing in this run writes). The second result is what the next
-// run can count from (nil when m has no id or a row without a vote); its tables
-// are the ones returned.
+// to w, but which nothing in this run writes). The last result is what the next
+// run can count from (nil when m has no id or a row without a vote); per are its
+// tables, the sums are in w.
 func talliesAfter(w *workspace, d *voteData, m *Matrix, kept *rowsCache, tc *tallyCache, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally, next *tallyCache) {
 	k, n := d.numCols(), d.numRows()
 	if m.id == 0 || n != len(m.rows) {
@@ -59,52 +60,22 @@ func talliesAfter(w *workspace, d *voteData, m *Matrix, kept *rowsCache, tc *tal
 	if next == nil {
 		next = &tallyCache{}
 	}
+	parts := groups + 2
 	if tc == nil || kept == nil || m.after == 0 || tc.matrix != m.after || kept.matrix != m.after ||
-		len(m.same) != n || len(tc.table) > n || tc.groups != groups || !tc.remap(d.matCol, 5+groups) {
-		if next.stride < k {
-			next.stride = roomFor(k)
-			next.all = make([]tally, next.stride*(5+groups))
+		len(m.same) != n || len(tc.table) > n || tc.groups != groups || !tc.remap(d.matCol, parts) {
+		if next.stride < k || len(next.all) < next.stride*parts {
+			next.stride = max(next.stride, roomFor(k))
+			next.all = make([]tally, next.stride*parts)
 		}
-		if len(next.all) < next.stride*(5+groups) {
-			next.all = make([]tally, next.stride*(5+groups))
-		}
-		everyone, clustered, grouped, per = talliesIn(next.all, next.stride, d, clusterable, member, groups)
+		countParts(next.all, next.stride, d, clusterable, member, groups)
 		next.table, next.counted = next.table[:0], n
 		for i := range n {
 			next.table = append(next.table, slotOf(i, member, clusterable, groups))
 		}
 	} else {
-		everyone, clustered, grouped, per = tableViews(next.all, next.stride, k, groups)
-		tables := make([][]tally, groups+2)
-		copy(tables, per)
-		tables[groups] = tableView(next.all, next.stride, k, 3+groups)
-		tables[groups+1] = tableView(next.all, next.stride, k, 4+groups)
-		// count adds (sign 1) or removes (-1) one row's votes in table s and in
-		// the sums that include it; colOf, when not nil, renumbers the columns.
-		count := func(s int32, cols []int32, votes []Vote, colOf []int32, sign int32) {
-			sums := [4][]tally{tables[s], everyone}
-			ns := 2
-			if int(s) <= groups {
-				sums[ns] = clustered
-				ns++
-			}
-			if int(s) < groups {
-				sums[ns] = grouped
-				ns++
-			}
-			for p, j := range cols {
-				if colOf != nil {
-					j = colOf[j]
-				}
-				v := int32(votes[p])
-				a, dis := sign*((v+1)>>1), sign*((1-v)>>1)
-				for _, t := range sums[:ns] {
-					c := &t[j]
-					c.a += a
-					c.d += dis
-					c.s += sign
-				}
-			}
+		tables := make([][]tally, parts)
+		for s := range tables {
+			tables[s] = tableView(next.all, next.stride, k, s)
 		}
 		old := len(tc.table)
 		next.counted = 0
@@ -113,17 +84,17 @@ func talliesAfter(w *workspace, d *voteData, m *Matrix, kept *rowsCache, tc *tal
 			lo, hi := d.rowPtr[i], d.rowPtr[i+1]
 			switch {
 			case i >= old:
-				count(s, d.col[lo:hi], d.vote[lo:hi], nil, 1)
+				addVotes(tables[s], d.col[lo:hi], d.vote[lo:hi])
 				next.table = append(next.table, s)
 			case !m.same[i]:
 				// The row as the previous run counted it, in the Matrix's columns.
 				plo, phi := kept.rowPtr[i], kept.rowPtr[i+1]
-				count(tc.table[i], kept.col[plo:phi], kept.vote[plo:phi], d.colOf, -1)
-				count(s, d.col[lo:hi], d.vote[lo:hi], nil, 1)
+				removeVotes(tables[tc.table[i]], kept.col[plo:phi], kept.vote[plo:phi], d.colOf)
+				addVotes(tables[s], d.col[lo:hi], d.vote[lo:hi])
 				next.table[i] = s
 			case s != tc.table[i]:
-				count(tc.table[i], d.col[lo:hi], d.vote[lo:hi], nil, -1)
-				count(s, d.col[lo:hi], d.vote[lo:hi], nil, 1)
+				removeVotes(tables[tc.table[i]], d.col[lo:hi], d.vote[lo:hi], nil)
+				addVotes(tables[s], d.col[lo:hi], d.vote[lo:hi])
 				next.table[i] = s
 			default:
 				continue
@@ -131,6 +102,7 @@ func talliesAfter(w *workspace, d *voteData, m *Matrix, kept *rowsCache, tc *tal
 			next.counted++
 		}
 	}
+	everyone, clustered, grouped, per = sumParts(buffer(&w.tallies, 3*k), next.all, next.stride, k, groups)
 	next.matrix = m.id
 	next.matCol = append(next.matCol[:0], d.matCol...)
 	next.groups = groups
@@ -190,4 +162,20 @@ func (tc *tallyCache) remap(matCol []int32, tables int) bool {
 		clear(out[at:])
 	}
 	return true
+}
+
+// removeVotes takes one row's votes out of t, its columns renumbered by colOf
+// when not nil (addVotes' inverse).
+func removeVotes(t []tally, cols []int32, votes []Vote, colOf []int32) {
+	votes = votes[:len(cols)]
+	for p, j := range cols {
+		if colOf != nil {
+			j = colOf[j]
+		}
+		c := &t[j]
+		v := int32(votes[p])
+		c.s--
+		c.a -= (v + 1) >> 1
+		c.d -= (1 - v) >> 1
+	}
 }

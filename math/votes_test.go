@@ -100,10 +100,13 @@ func (l *liveVotes) update(step int) {
 	}
 	switch step % 19 {
 	case 0:
-		// Four statements, the second and fourth voted at once.
+		// Four statements, the second and fourth voted at once (otherwise,
+		// so that their tallies differ).
 		l.addStatements(4)
 		set(rng.IntN(len(l.rows)), int32(len(l.statements)-3), Agree, false)
-		set(rng.IntN(len(l.rows)), int32(len(l.statements)-1), Agree, false)
+		for r := range 3 {
+			set(r, int32(len(l.statements)-1), Disagree, false)
+		}
 	case 5:
 		// The first and third get their first votes: new columns in
 		// two places between others.
