@@ -85,3 +85,8 @@ args=("$@")
 if [ ${#args[@]} -eq 0 ]; then args=(--vus 200 --duration 60s); fi
 "$BIN" loadgen --server "$URL" --conversation "$cid" --json "$OUT/report.json" "${args[@]}"
 if [ -n "$profiler" ]; then wait "$profiler"; fi
+# The server's own timing of its analyses (the math runs beside the writes).
+curl -fsS "$URL/metrics" 2>/dev/null | awk '
+  /^agora_math_run_duration_seconds_sum\{outcome="ok"\}/ { sum = $2 }
+  /^agora_math_run_duration_seconds_count\{outcome="ok"\}/ { n = $2 }
+  END { if (n > 0) printf "load: the server ran the math %d times, %.1f ms each on average (agora_math_run_duration_seconds)\n", n, 1000 * sum / n > "/dev/stderr" }' || true
