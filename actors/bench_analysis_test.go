@@ -60,6 +60,31 @@ func BenchmarkAnalysisRun(b *testing.B) {
 				s.an = compute(s.snapshotForMath(), s.an)
 			}
 		})
+		// The same once an opinion is deleted (its id "" in the column, its
+		// votes still in the rows): 12.0-12.1 ms against 9.2-9.3 at 19,000
+		// opinions before the Matrix kept deleted columns in place.
+		b.Run("after-100-votes-one-deleted", func(b *testing.B) {
+			const deleted = 5
+			s.deleteOpinion(deleted)
+			vote := func() {
+				for range 100 {
+					p := rng.IntN(len(pids))
+					if o := int(float64(len(s.opinions)) * rng.Float64() * rng.Float64()); o != deleted {
+						s.setVote(pids[p], int32(o), agora.Vote((p+o)%3-1))
+					}
+				}
+			}
+			vote()
+			s.an = compute(s.snapshotForMath(), s.an)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				vote()
+				b.StartTimer()
+				s.an = compute(s.snapshotForMath(), s.an)
+			}
+		})
 	})
 }
 

@@ -54,6 +54,11 @@ type Matrix struct {
 	id    uint64
 	after uint64
 	same  []bool
+	// drop, when not nil, flags the columns whose id is "" (deleted statements) in
+	// a Matrix built by NewMatrixFromSortedRowsAfter: their cells stay in the rows
+	// but count nowhere (votes leaves them out, and Run skips them). An edit or a
+	// Clone leaves them out for good (plain, below).
+	drop []bool
 }
 
 // matrixIDs numbers the Matrices built on borrowed rows, from 1.
@@ -185,8 +190,9 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 // the caller must not change them while the Matrix (or a Run on it) is in use; an
 // actor's copy-on-write rows and ids are not changed. Editing the Matrix (Set,
 // Delete) copies the rows first, and appends to copies of the id slices. When a
-// statement's id is "" (a deleted one), its cells are dropped, which copies the
-// rows. Ids are not checked for duplicates. The error reports a row of the wrong
+// statement's id is "" (a deleted one), its column stays, found by no id, and its
+// cells count nowhere: NumVotes and Run leave them out, without copying the rows
+// (an edit or a Clone drops them for good). Ids are not checked for duplicates. The error reports a row of the wrong
 // count, a cell outside statements, a row out of order or with a repeat, or an
 // invalid vote.
 func NewMatrixFromSortedRows(participants, statements []string, rows [][]Cell) (*Matrix, error) {
@@ -203,22 +209,12 @@ func NewMatrixFromSortedRows(participants, statements []string, rows [][]Cell) (
 // So prev must still hold what it read: the caller has not changed those rows in
 // place since (an actor copies a row before changing it once a snapshot has it), and
 // keeps prev, and so its rows, alive until now, so that no other row can have taken
-// their place. A prev that was edited, or copied its rows (an id ""), or that had
-// more statements, is ignored, as is a nil one.
+// their place. A prev that was edited, that had more statements, or of whose
+// statements one was deleted since (an id "" now, not then), is ignored, as is a nil
+// one.
 func NewMatrixFromSortedRowsAfter(prev *Matrix, participants, statements []string, rows [][]Cell) (*Matrix, error) {
 	if len(rows) != len(participants) {
 		return nil, fmt.Errorf("polismath: %d rows for %d participants", len(rows), len(participants))
-	}
-	if slices.Contains(statements, "") {
-		rowPtr := make([]int, len(rows)+1)
-		for r, row := range rows {
-			rowPtr[r+1] = rowPtr[r] + len(row)
-		}
-		cells := make([]Cell, 0, rowPtr[len(rows)])
-		for _, row := range rows {
-			cells = append(cells, row...)
-		}
-		return newMatrixFromRows(participants, statements, rowPtr, cells, false)
 	}
 	m := &Matrix{
 		participants: participants[:len(participants):len(participants)],
@@ -227,15 +223,23 @@ func NewMatrixFromSortedRowsAfter(prev *Matrix, participants, statements []strin
 		borrowed:     true,
 		id:           matrixIDs.Add(1),
 	}
+	if slices.Contains(statements, "") {
+		m.drop = make([]bool, len(statements))
+		for j, id := range statements {
+			m.drop[j] = id == ""
+		}
+	}
 	k := int32(len(statements))
 	var seen [][]cell // prev's rows, when its checks still hold
-	if prev != nil && prev.borrowed && len(prev.statements) <= len(statements) {
+	if prev != nil && prev.borrowed && len(prev.statements) <= len(statements) && sameDrops(prev.drop, m.drop, len(prev.statements)) {
+		// The rows prev read count as they did: the same columns are dropped
+		// (those after prev's, new, hold no cell of prev's rows).
 		seen = prev.rows
 		m.after, m.same = prev.id, make([]bool, len(rows))
+		m.votes = prev.votes
 	}
 	for r, row := range rows {
 		if r < len(seen) && len(row) > 0 && len(seen[r]) == len(row) && &seen[r][0] == &row[0] {
-			m.votes += len(row)
 			m.same[r] = true
 			continue
 		}
@@ -251,14 +255,71 @@ func NewMatrixFromSortedRowsAfter(prev *Matrix, participants, statements []strin
 			}
 			last = c.Statement
 		}
-		m.votes += len(row)
+		if r < len(seen) {
+			m.votes -= m.counted(seen[r]) // the row prev counted, replaced
+		}
+		m.votes += m.counted(row)
 	}
 	return m, nil
 }
 
-// own makes a Matrix built on borrowed rows hold its own copies before an edit.
+// counted returns how many of row's cells count: those not in a dropped column.
+func (m *Matrix) counted(row []cell) int {
+	if m.drop == nil {
+		return len(row)
+	}
+	n := 0
+	for _, c := range row {
+		if !m.drop[c.Statement] {
+			n++
+		}
+	}
+	return n
+}
+
+// sameDrops reports whether the first cols columns, dropped per prev (nil: none),
+// are dropped alike per next (nil: none; else at least cols long).
+func sameDrops(prev, next []bool, cols int) bool {
+	switch {
+	case prev == nil && next == nil:
+		return true
+	case prev == nil:
+		return !slices.Contains(next[:cols], true)
+	case next == nil:
+		return !slices.Contains(prev[:cols], true)
+	}
+	return slices.Equal(prev[:cols], next[:cols])
+}
+
+// plain makes a Matrix with dropped columns an ordinary one, without them: the
+// deleted statements' columns and cells leave it, and the others are renumbered.
+func (m *Matrix) plain() {
+	if m.drop == nil {
+		return
+	}
+	rowPtr := make([]int, len(m.rows)+1)
+	for r, row := range m.rows {
+		rowPtr[r+1] = rowPtr[r] + len(row)
+	}
+	cells := make([]Cell, 0, rowPtr[len(m.rows)])
+	for _, row := range m.rows {
+		cells = append(cells, row...)
+	}
+	p, err := newMatrixFromRows(m.participants, m.statements, rowPtr, cells, false)
+	if err != nil {
+		panic(err) // the rows were checked when m was built
+	}
+	*m = *p
+}
+
+// own makes a Matrix built on borrowed rows hold its own copies before an edit
+// (without the dropped columns).
 func (m *Matrix) own() {
 	if !m.borrowed {
+		return
+	}
+	if m.drop != nil {
+		m.plain() // copies the rows
 		return
 	}
 	rows := make([][]cell, len(m.rows))
@@ -281,15 +342,17 @@ func (m *Matrix) index() {
 	}
 	m.sIndex = make(map[string]int, len(m.statements))
 	for j, id := range m.statements {
-		m.sIndex[id] = j
+		if id != "" { // a dropped column: found by no id
+			m.sIndex[id] = j
+		}
 	}
 }
 
 // Set records the current vote of participant on statement, replacing any earlier vote,
 // because Polis (and our API) only ever count the latest vote of each pair.
 func (m *Matrix) Set(participant, statement string, v Vote) error {
-	m.index()
 	m.own()
+	m.index()
 	if !v.Valid() {
 		return fmt.Errorf("polismath: invalid vote %d (want -1, 0 or 1)", v)
 	}
@@ -321,8 +384,8 @@ func (m *Matrix) Set(participant, statement string, v Vote) error {
 // whether there was one. The participant and the statement keep their row and column
 // positions; a row or column left without votes is ignored by Run, as in Polis.
 func (m *Matrix) Delete(participant, statement string) bool {
-	m.index()
 	m.own()
+	m.index()
 	p, ok := m.pIndex[participant]
 	if !ok {
 		return false
@@ -367,12 +430,24 @@ func (m *Matrix) NumVotes() int { return m.votes }
 // Participants returns the participant ids in row order. The slice is a copy.
 func (m *Matrix) Participants() []string { return slices.Clone(m.participants) }
 
-// Statements returns the statement ids in column order. The slice is a copy.
-func (m *Matrix) Statements() []string { return slices.Clone(m.statements) }
+// Statements returns the statement ids in column order (deleted ones, "", left
+// out). The slice is a copy.
+func (m *Matrix) Statements() []string {
+	if m.drop != nil {
+		return slices.DeleteFunc(slices.Clone(m.statements), func(id string) bool { return id == "" })
+	}
+	return slices.Clone(m.statements)
+}
 
 // Clone returns a deep copy, so that the owner can keep mutating its matrix while a
 // math worker reads the snapshot.
 func (m *Matrix) Clone() *Matrix {
+	if m.drop != nil {
+		c := *m
+		c.plain()
+		c.index()
+		return &c
+	}
 	m.index()
 	c := &Matrix{
 		participants: slices.Clone(m.participants),

@@ -183,7 +183,10 @@ func Run(in Input, prev *State) (*Result, *State) {
 		r.ListedOpinion = make([]int32, len(in.Statements))
 		u := int32(k)
 		for j, c := range d.colOf[:len(in.Statements)] {
-			if c < 0 {
+			switch {
+			case in.Statements[j] == "":
+				c = -1 // deleted
+			case c < 0:
 				c, u = u, u+1
 			}
 			r.ListedOpinion[j] = c

@@ -795,3 +795,84 @@ func sameAnalysis(t *testing.T, x, y *Matrix) bool {
 	b, _ := Run(Input{Votes: y}, nil)
 	return mustJSON(t, a) == mustJSON(t, b)
 }
+
+// TestMatrixWithDeletedStatements: a Matrix on an actor's rows, whose deleted
+// statements keep their columns (id "") and cells, reads as the Matrix that
+// copies the rows without them: votes, statements, lookups, analysis; and after
+// an edit or a Clone, which drop them for good.
+func TestMatrixWithDeletedStatements(t *testing.T) {
+	participants := []string{"p0", "p1", "p2", "p3"}
+	statements := []string{"a", "", "c", "d", ""}
+	rows := [][]Cell{
+		{{0, Agree}, {1, Disagree}, {2, Agree}},
+		{{1, Agree}},
+		{{0, Disagree}, {2, Pass}, {3, Agree}, {4, Agree}},
+		{{2, Agree}, {3, Disagree}},
+	}
+	m, err := NewMatrixFromSortedRows(participants, statements, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat, err := NewMatrixFromUniqueRows(participants, statements, rowOffsets(rows), slices.Concat(rows...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(step string, x, y *Matrix) {
+		t.Helper()
+		if x.NumVotes() != y.NumVotes() || !slices.Equal(x.Statements(), y.Statements()) || !slices.Equal(x.Participants(), y.Participants()) {
+			t.Fatalf("%s: %d votes, %v, %v; want %d, %v, %v", step, x.NumVotes(), x.Statements(), x.Participants(), y.NumVotes(), y.Statements(), y.Participants())
+		}
+		for _, p := range participants {
+			for _, s := range append(slices.Clone(statements), "b") {
+				xv, xok := x.Get(p, s)
+				yv, yok := y.Get(p, s)
+				if xv != yv || xok != yok {
+					t.Fatalf("%s: Get(%s, %q) = %v, %v; want %v, %v", step, p, s, xv, xok, yv, yok)
+				}
+			}
+		}
+		if !sameAnalysis(t, x, y) {
+			t.Fatalf("%s: the analyses differ", step)
+		}
+	}
+	same("as built", m, flat)
+	if m.NumVotes() != 7 || len(m.Statements()) != 3 {
+		t.Fatalf("%d votes and statements %v; want 7 and [a c d]", m.NumVotes(), m.Statements())
+	}
+	same("a clone", m.Clone(), flat)
+	mc, fc := m.Clone(), flat.Clone()
+	for _, x := range []*Matrix{mc, fc} {
+		if err := x.Set("p1", "d", Agree); err != nil {
+			t.Fatal(err)
+		}
+		x.Delete("p0", "a")
+	}
+	same("edited", mc, fc)
+	if err := m.Set("p1", "e", Disagree); err != nil {
+		t.Fatal(err)
+	}
+	if err := flat.Set("p1", "e", Disagree); err != nil {
+		t.Fatal(err)
+	}
+	same("edited in place", m, flat)
+
+	// The next snapshot after a deletion reads every row again; without one,
+	// only the rows that changed.
+	prev, _ := NewMatrixFromSortedRows(participants, statements, rows)
+	deleted := slices.Clone(statements)
+	deleted[2] = ""
+	next, err := NewMatrixFromSortedRowsAfter(prev, participants, deleted, slices.Clone(rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.after != 0 || next.NumVotes() != 4 {
+		t.Fatalf("after a deletion: built after %d, %d votes; want 0 and 4", next.after, next.NumVotes())
+	}
+	again, err := NewMatrixFromSortedRowsAfter(next, participants, append(slices.Clone(deleted), "f"), slices.Clone(rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.after != next.id || again.NumVotes() != 4 || slices.Contains(again.same, false) {
+		t.Fatalf("no deletion since: built after %d (want %d), %d votes, rows unchanged %v", again.after, next.id, again.NumVotes(), again.same)
+	}
+}

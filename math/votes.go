@@ -10,7 +10,7 @@ type voteData struct {
 	statements   []string // active columns
 	matCol       []int32  // per active column: its column in the Matrix
 	colOf        []int32  // per Matrix column: its active column, -1 if it has no vote
-	unused       []string // the Matrix's other columns: statements without a vote
+	unused       []string // the Matrix's other columns: statements without a vote (not the deleted, "")
 	modOut       []bool   // per column: moderated out or meta, so zeroed for the PCA
 	meta         []bool   // per column: meta statement (priority 49)
 	nModOut      int
@@ -109,7 +109,9 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool, rc *rowsCache) 
 	for j, id := range m.statements {
 		if cnt[j] == 0 {
 			colMap[j] = -1
-			d.unused = append(d.unused, id)
+			if id != "" { // a deleted statement is no unvoted one
+				d.unused = append(d.unused, id)
+			}
 			continue
 		}
 		colMap[j] = int32(len(d.statements))
@@ -132,7 +134,7 @@ func newVoteDataIn(w *workspace, m *Matrix, modOut, meta []bool, rc *rowsCache) 
 	// Without unvoted columns the Matrix's column numbers are d's; otherwise
 	// the cells are renumbered, in the centering pass when there is one, into
 	// an array of their own (the Matrix's numbers are kept for the next run).
-	renumber := len(d.unused) > 0
+	renumber := len(d.statements) < nAll
 	raw := d.col
 	if renumber {
 		d.col = buffer(&w.dcol, len(raw))
@@ -264,7 +266,7 @@ func readRows(w *workspace, m *Matrix, rc *rowsCache) *rowsCache {
 		}
 		at := 0
 		for r, row := range m.rows {
-			at += out.add(at, row)
+			at += out.add(at, row, m.drop)
 			out.rowPtr[r+1] = at
 		}
 		return out
@@ -296,18 +298,31 @@ func readRows(w *workspace, m *Matrix, rc *rowsCache) *rowsCache {
 				out.cnt[j]--
 			}
 		}
-		at += out.add(at, m.rows[r])
+		at += out.add(at, m.rows[r], m.drop)
 		out.rowPtr[r+1] = at
 		r++
 	}
 	return out
 }
 
-// add copies row into c's arrays from at and counts its votes in the sums; it
-// returns the row's length.
-func (c *rowsCache) add(at int, row []cell) int {
-	cols, votes := c.col[at:at+len(row)], c.vote[at:at+len(row)]
+// add copies row into c's arrays from at and counts its votes in the sums, but
+// for the cells of the columns drop flags (nil: none); it returns how many it
+// copied.
+func (c *rowsCache) add(at int, row []cell, drop []bool) int {
 	sum, cnt := c.sum, c.cnt
+	if drop != nil {
+		n := 0
+		for _, x := range row {
+			if !drop[x.Statement] {
+				c.col[at+n], c.vote[at+n] = x.Statement, x.Vote
+				sum[x.Statement] += float64(x.Vote)
+				cnt[x.Statement]++
+				n++
+			}
+		}
+		return n
+	}
+	cols, votes := c.col[at:at+len(row)], c.vote[at:at+len(row)]
 	for p, x := range row {
 		cols[p], votes[p] = x.Statement, x.Vote
 		sum[x.Statement] += float64(x.Vote)

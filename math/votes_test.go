@@ -27,6 +27,13 @@ func (l *liveVotes) addStatements(n int) {
 	}
 }
 
+// deleteStatement deletes statement j as an actor does: its id becomes "" in a
+// new list (the Matrices before keep theirs), its votes stay in the rows.
+func (l *liveVotes) deleteStatement(j int) {
+	l.statements = slices.Clone(l.statements)
+	l.statements[j] = ""
+}
+
 func (l *liveVotes) addParticipants(n int) {
 	for range n {
 		l.participants = append(l.participants, fmt.Sprintf("p%d", len(l.participants)))
@@ -68,7 +75,7 @@ func (l *liveVotes) start(statements, participants, most int) {
 // update makes the changes of update step: a few changed, added and deleted
 // votes every time, and, at their steps, a row left empty (and voted again
 // at the next), new participants, statements voted at the end and between
-// others, many at once, and a statement losing its votes.
+// others, many at once, a statement losing its votes, and a deleted statement.
 func (l *liveVotes) update(step int) {
 	rng, set := l.rng, l.set
 	if step == 0 {
@@ -85,10 +92,16 @@ func (l *liveVotes) update(step int) {
 			set(r, c.Statement, 0, true) // a row left empty
 		}
 	}
-	if step%17 == 1 {
+	if step%17 == 1 || step%13 == 8 {
+		// A row without a vote on a statement not deleted gets one.
+		live := func(c Cell) bool { return l.statements[c.Statement] != "" }
 		for r := range l.rows {
-			if len(l.rows[r]) == 0 { // until its next vote
-				set(r, int32(rng.IntN(len(l.statements))), Pass, false)
+			if !slices.ContainsFunc(l.rows[r], live) {
+				j := rng.IntN(len(l.statements))
+				for l.statements[j] == "" {
+					j = (j + 1) % len(l.statements)
+				}
+				set(r, int32(j), Pass, false)
 			}
 		}
 	}
@@ -120,6 +133,11 @@ func (l *liveVotes) update(step int) {
 			l.addStatements(1)
 			set(rng.IntN(len(l.rows)), int32(len(l.statements)-1), Vote(rng.IntN(3)-1), false)
 		}
+	}
+	if step%13 == 7 {
+		// A statement is deleted; the rows keep its votes, and may get more
+		// (in this test: an actor refuses them).
+		l.deleteStatement(rng.IntN(len(l.statements)))
 	}
 	switch step % 23 {
 	case 6:
@@ -357,6 +375,29 @@ func TestRunsFromTheRunBeforesVotes(t *testing.T) {
 		if !slices.Equal(got.GroupVotes, want.GroupVotes) || !slices.Equal(got.ListedOpinion, want.ListedOpinion) {
 			t.Fatalf("update %d: the group votes or the listed opinions differ", step)
 		}
+		// The deleted statements as a copying Matrix leaves them out: the same
+		// analysis, and each listed statement's opinion is the one of its id.
+		flat, err := NewMatrixFromUniqueRows(live.participants, live.statements, rowOffsets(live.rows), slices.Concat(live.rows...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.NumVotes() != flat.NumVotes() || !slices.Equal(m.Statements(), flat.Statements()) {
+			t.Fatalf("update %d: %d votes and statements %v, copying Matrix %d and %v", step, m.NumVotes(), m.Statements(), flat.NumVotes(), flat.Statements())
+		}
+		var copied *State
+		if fresh != nil {
+			copied = fresh.Clone()
+		}
+		flatIn := in
+		flatIn.Votes = flat
+		if g, f := mustJSON(t, got), mustJSON(t, first(Run(flatIn, copied))); g != f {
+			t.Fatalf("update %d: the run differs from the copying Matrix's:\n%s\n%s", step, g, f)
+		}
+		for j, o := range got.ListedOpinion {
+			if id := live.statements[j]; (o < 0) != (id == "") || o >= 0 && got.Opinions[o].OpinionID != id {
+				t.Fatalf("update %d: statement %d (%q) listed as opinion %d", step, j, id, o)
+			}
+		}
 		if tc := nextKept.tallies.Load(); tc != nil && tc.counted < len(m.rows) && got.K >= 2 {
 			incremental++
 		}
@@ -366,3 +407,15 @@ func TestRunsFromTheRunBeforesVotes(t *testing.T) {
 		t.Fatalf("the tallies were counted from the run before's in %d of %d runs with groups", incremental, updates)
 	}
 }
+
+// rowOffsets returns the offsets of rows laid end to end.
+func rowOffsets(rows [][]Cell) []int {
+	out := make([]int, len(rows)+1)
+	for r, row := range rows {
+		out[r+1] = out[r] + len(row)
+	}
+	return out
+}
+
+// first returns a Run's Result.
+func first(r *Result, _ *State) *Result { return r }
