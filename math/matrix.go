@@ -192,9 +192,9 @@ func newMatrixFromRows(participants, statements []string, rowPtr []int, cells []
 // Delete) copies the rows first, and appends to copies of the id slices. When a
 // statement's id is "" (a deleted one), its column stays, found by no id, and its
 // cells count nowhere: NumVotes and Run leave them out, without copying the rows
-// (an edit or a Clone drops them for good). Ids are not checked for duplicates. The error reports a row of the wrong
-// count, a cell outside statements, a row out of order or with a repeat, or an
-// invalid vote.
+// (an edit or a Clone drops them for good). Ids are not checked for duplicates.
+// The error reports a row of the wrong count, a cell outside statements, a row out
+// of order or with a repeat, or an invalid vote.
 func NewMatrixFromSortedRows(participants, statements []string, rows [][]Cell) (*Matrix, error) {
 	return NewMatrixFromSortedRowsAfter(nil, participants, statements, rows)
 }
