@@ -201,7 +201,9 @@ func compute(snap *mathSnapshot, prevAn *analysis) *analysis {
 		matrix:          m,
 	}
 	res.ConversationID, res.ComputedAt, res.VotesIncluded = snap.cid, a.computedAt, snap.votes
-	a.bySeq = res.ListedOpinion // the opinions by Seq, when no opinion was deleted
+	// The opinions by Seq: the math's map of the column it was given (the
+	// Matrix's own), else a search.
+	a.bySeq = res.ListedOpinion
 	if len(a.bySeq) != len(snap.opinionIDs) {
 		a.bySeq = indexBySeq(res.Opinions, snap.opinionIDs)
 	}
