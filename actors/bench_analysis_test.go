@@ -36,18 +36,23 @@ func BenchmarkAnalysisRun(b *testing.B) {
 		// cast the same votes again, changing nothing (the second and third
 		// counts then measured a rerun of unchanged votes: 7-8 ms).
 		rng := rand.New(rand.NewPCG(5, 5))
-		b.Run("after-100-votes", func(b *testing.B) {
-			// New votes follow the conversation's own pattern: random ones
-			// would erode its structure run after run, and the runs would
-			// slow down with b.N (about 10 ms at 5 runs, 23 ms at 200).
-			vote := func() {
-				for range 100 {
-					p := rng.IntN(len(pids))
-					o := int(float64(len(s.opinions)) * rng.Float64() * rng.Float64())
+		// New votes follow the conversation's own pattern: random ones would
+		// erode its structure run after run, and the runs would slow down with
+		// b.N (about 10 ms at 5 runs, 23 ms at 200). They leave a deleted
+		// opinion alone.
+		deleted := -1
+		vote := func() {
+			for range 100 {
+				p := rng.IntN(len(pids))
+				if o := int(float64(len(s.opinions)) * rng.Float64() * rng.Float64()); o != deleted {
 					s.setVote(pids[p], int32(o), agora.Vote((p+o)%3-1))
 				}
 			}
-			for range 3 { // settle the clustering after the cold start
+		}
+		// afterVotes times runs after 100 new votes each, once settle runs
+		// have settled the clustering.
+		afterVotes := func(b *testing.B, settle int) {
+			for range settle {
 				vote()
 				s.an = compute(s.snapshotForMath(), s.an)
 			}
@@ -59,31 +64,15 @@ func BenchmarkAnalysisRun(b *testing.B) {
 				b.StartTimer()
 				s.an = compute(s.snapshotForMath(), s.an)
 			}
-		})
+		}
+		b.Run("after-100-votes", func(b *testing.B) { afterVotes(b, 3) })
 		// The same once an opinion is deleted (its id "" in the column, its
 		// votes still in the rows): 12.0-12.1 ms against 9.2-9.3 at 19,000
 		// opinions before the Matrix kept deleted columns in place.
 		b.Run("after-100-votes-one-deleted", func(b *testing.B) {
-			const deleted = 5
-			s.deleteOpinion(deleted)
-			vote := func() {
-				for range 100 {
-					p := rng.IntN(len(pids))
-					if o := int(float64(len(s.opinions)) * rng.Float64() * rng.Float64()); o != deleted {
-						s.setVote(pids[p], int32(o), agora.Vote((p+o)%3-1))
-					}
-				}
-			}
-			vote()
-			s.an = compute(s.snapshotForMath(), s.an)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				vote()
-				b.StartTimer()
-				s.an = compute(s.snapshotForMath(), s.an)
-			}
+			deleted = 5
+			s.deleteOpinion(int32(deleted))
+			afterVotes(b, 1)
 		})
 	})
 }
