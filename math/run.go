@@ -209,15 +209,13 @@ func Run(in Input, prev *State) (*Result, *State) {
 			ga, gd = gac[0], gac[1]
 		}
 		spos, extremity := statementPosition(d, comps, j)
-		r.Opinions[j] = Opinion{
-			OpinionID:   id,
-			X:           spos[0],
-			Y:           spos[1],
-			Extremity:   extremity,
-			Priority:    priority(clustered[j], extremity, d.meta[j]),
-			GACAgree:    ga,
-			GACDisagree: gd,
-		}
+		// Field by field into the new (zeroed) array: a whole struct, which
+		// holds a pointer, would be copied with a write barrier over all of it.
+		o := &r.Opinions[j]
+		o.OpinionID = id
+		o.X, o.Y, o.Extremity = spos[0], spos[1], extremity
+		o.Priority = priority(clustered[j], extremity, d.meta[j])
+		o.GACAgree, o.GACDisagree = ga, gd
 	}
 	meta := toSet(in.Meta)
 	unseen := 1.0 // the group-aware consensus of a statement no group voted on
@@ -235,11 +233,11 @@ func Run(in Input, prev *State) (*Result, *State) {
 		gids[g] = grp.id
 	}
 	for i, id := range d.participants {
-		p := Participant{ParticipantID: id, X: pos[i][0], Y: pos[i][1]}
+		p := &r.Participants[i] // field by field, as the opinions
+		p.ParticipantID, p.X, p.Y = id, pos[i][0], pos[i][1]
 		if g := member[i]; g >= 0 {
 			p.Cluster = &gids[g]
 		}
-		r.Participants[i] = p
 	}
 
 	next := &State{
