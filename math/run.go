@@ -136,7 +136,7 @@ func Run(in Input, prev *State) (*Result, *State) {
 	if groupOK {
 		nGroups = len(cl.groups)
 	}
-	everyone, clustered, inGroups, per, counted := talliesAfter(w, d, votes, kept, prev.tallies.Swap(nil), clusterable, member, nGroups)
+	everyone, clustered, inGroups, per, counted := talliesAfter(w, d, votes, rows, kept, prev.tallies.Swap(nil), clusterable, member, nGroups)
 	cache := prev.stats.Swap(nil)
 	var reps [][]Representative
 	if groupOK {

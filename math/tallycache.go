@@ -23,7 +23,7 @@ type tallyCache struct {
 	matrix uint64  // the id of the Matrix counted
 	matCol []int32 // the tables' columns: per column, its Matrix column
 	groups int     // the number of groups
-	table  []int32 // per row: the table its votes are in (see slotOf)
+	table  []int32 // per row of the Matrix: the table its votes are in (see slotOf), -1 for none
 	all    []tally // table s is all[s*stride:][:len(matCol)]
 	stride int
 	// counted is the number of rows whose votes the run counted (added or
@@ -45,14 +45,14 @@ func slotOf(i int, member []int, clusterable []bool, groups int) int32 {
 }
 
 // talliesAfter is tallies for the run on m, counted from tc, the previous run's
-// tallies, when they line up (see tallyCache), else from every vote; kept holds
-// the previous run's compressed votes (rowsCache, whose arrays readRows has given
-// to w, but which nothing in this run writes). The last result is what the next
-// run can count from (nil when m has no id or a row without a vote); per are its
-// tables, the sums are in w.
-func talliesAfter(w *workspace, d *voteData, m *Matrix, kept *rowsCache, tc *tallyCache, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally, next *tallyCache) {
-	k, n := d.numCols(), d.numRows()
-	if m.id == 0 || n != len(m.rows) {
+// tallies, when they line up (see tallyCache), else from every vote. now is this
+// run's compressed votes (rowsCache) and kept the previous run's (whose arrays
+// readRows has given to w, but which nothing in this run writes). The last result
+// is what the next run can count from (nil when m has no id); per are its tables,
+// the sums are in w.
+func talliesAfter(w *workspace, d *voteData, m *Matrix, now, kept *rowsCache, tc *tallyCache, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally, next *tallyCache) {
+	k, n, rows := d.numCols(), d.numRows(), len(m.rows)
+	if m.id == 0 || now == nil || len(now.rowPtr) != rows+1 {
 		everyone, clustered, grouped, per = tallies(w, d, clusterable, member, groups)
 		return everyone, clustered, grouped, per, nil
 	}
@@ -61,16 +61,27 @@ func talliesAfter(w *workspace, d *voteData, m *Matrix, kept *rowsCache, tc *tal
 		next = &tallyCache{}
 	}
 	parts := groups + 2
+	// The table of each row of m, by its row of d (a row without votes has none:
+	// -1, and no row of d).
+	table := func(r int, i *int) int32 {
+		if now.rowPtr[r] == now.rowPtr[r+1] {
+			return -1
+		}
+		*i++
+		return slotOf(*i-1, member, clusterable, groups)
+	}
 	if tc == nil || kept == nil || m.after == 0 || tc.matrix != m.after || kept.matrix != m.after ||
-		len(m.same) != n || len(tc.table) > n || tc.groups != groups || !tc.remap(d.matCol, parts) {
+		len(m.same) != rows || len(tc.table) > rows || len(kept.rowPtr) != len(tc.table)+1 ||
+		tc.groups != groups || !tc.remap(d.matCol, parts) {
 		if next.stride < k || len(next.all) < next.stride*parts {
 			next.stride = max(next.stride, roomFor(k))
 			next.all = make([]tally, next.stride*parts)
 		}
 		countParts(next.all, next.stride, d, clusterable, member, groups)
 		next.table, next.counted = next.table[:0], n
-		for i := range n {
-			next.table = append(next.table, slotOf(i, member, clusterable, groups))
+		i := 0
+		for r := range rows {
+			next.table = append(next.table, table(r, &i))
 		}
 	} else {
 		tables := make([][]tally, parts)
@@ -79,25 +90,41 @@ func talliesAfter(w *workspace, d *voteData, m *Matrix, kept *rowsCache, tc *tal
 		}
 		old := len(tc.table)
 		next.counted = 0
-		for i := range n {
-			s := slotOf(i, member, clusterable, groups)
-			lo, hi := d.rowPtr[i], d.rowPtr[i+1]
+		i := 0
+		for r := range rows {
+			at := i // the row's place in d, if it has one
+			s := table(r, &i)
+			var cols []int32
+			var votes []Vote
+			if s >= 0 {
+				lo, hi := d.rowPtr[at], d.rowPtr[at+1]
+				cols, votes = d.col[lo:hi], d.vote[lo:hi]
+			}
+			was := int32(-1)
+			if r < old {
+				was = tc.table[r]
+			}
 			switch {
-			case i >= old:
-				addVotes(tables[s], d.col[lo:hi], d.vote[lo:hi])
-				next.table = append(next.table, s)
-			case !m.same[i]:
+			case r < old && m.same[r]:
+				if s == was {
+					continue
+				}
+				// The same votes, in another table.
+				if was >= 0 {
+					removeVotes(tables[was], cols, votes, nil)
+				}
+			case was >= 0:
 				// The row as the previous run counted it, in the Matrix's columns.
-				plo, phi := kept.rowPtr[i], kept.rowPtr[i+1]
-				removeVotes(tables[tc.table[i]], kept.col[plo:phi], kept.vote[plo:phi], d.colOf)
-				addVotes(tables[s], d.col[lo:hi], d.vote[lo:hi])
-				next.table[i] = s
-			case s != tc.table[i]:
-				removeVotes(tables[tc.table[i]], d.col[lo:hi], d.vote[lo:hi], nil)
-				addVotes(tables[s], d.col[lo:hi], d.vote[lo:hi])
-				next.table[i] = s
-			default:
-				continue
+				plo, phi := kept.rowPtr[r], kept.rowPtr[r+1]
+				removeVotes(tables[was], kept.col[plo:phi], kept.vote[plo:phi], d.colOf)
+			}
+			if s >= 0 {
+				addVotes(tables[s], cols, votes)
+			}
+			if r < old {
+				next.table[r] = s
+			} else {
+				next.table = append(next.table, s)
 			}
 			next.counted++
 		}

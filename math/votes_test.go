@@ -240,7 +240,7 @@ func TestVoteDataFromTheRunBefore(t *testing.T) {
 				in[i] = true // a group's members are clustered
 			}
 		}
-		everyone, clustered, grouped, per, nextTallies := talliesAfter(w, got, m, kept, counted, in[:n], member[:n], len(groupIDs))
+		everyone, clustered, grouped, per, nextTallies := talliesAfter(w, got, m, next, kept, counted, in[:n], member[:n], len(groupIDs))
 		e, c, g, p := tallies(new(workspace), want, in[:n], member[:n], len(groupIDs))
 		for name, pair := range map[string][2]any{"everyone": {everyone, e}, "clustered": {clustered, c}, "grouped": {grouped, g}, "per group": {per, p}} {
 			if !reflect.DeepEqual(pair[0], pair[1]) {
@@ -250,8 +250,8 @@ func TestVoteDataFromTheRunBefore(t *testing.T) {
 		if nextTallies != nil && nextTallies.counted < n {
 			recounted++
 		}
-		if (nextTallies == nil) != (n < len(m.rows)) {
-			t.Fatalf("update %d: kept tallies %v with %d of %d rows voting", step, nextTallies != nil, n, len(m.rows))
+		if nextTallies == nil {
+			t.Fatalf("update %d: no tallies kept (%d of %d rows voting)", step, n, len(m.rows))
 		}
 		// Another conversation's run on the same workspace.
 		newVoteDataIn(w, other, nil, nil, nil)
