@@ -239,9 +239,10 @@ type rowsCache struct {
 
 // readRows copies m's rows into the compressed arrays and takes the columns' sums
 // and counts: from rc for the rows m says are unchanged since the Matrix rc was
-// read from, when it is m's predecessor, else from m. The result's arrays are w's
-// when m has no id (no next run can use them), else new ones or rc's sums; the
-// caller gives w other arrays in their place.
+// read from, when it is m's predecessor, else from m. The result's rows are in w's
+// arrays (when m has an id, the caller hands them to the State and gives w rc's in
+// their place); its sums are w's when m has no id (no next run can use them), else
+// rc's, grown, or new ones.
 func readRows(w *workspace, m *Matrix, rc *rowsCache) *rowsCache {
 	nAll, nRows := len(m.statements), len(m.rows)
 	out := &rowsCache{
