@@ -168,17 +168,17 @@ func BenchmarkStagesProductionSize(b *testing.B) {
 	b.Run("representatives", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			(*statCache)(nil).ready(groups, d.numCols()).groupStats(d, per, grouped)
+			(*statCache)(nil).ready(groups, d.numCols()).groupStats(d, per, grouped, nil)
 		}
 	})
 	// The same with the figures of the run before, every column's tallies
 	// unchanged: a warm run's cost for the columns without a new vote.
 	b.Run("representatives-cached", func(b *testing.B) {
 		c := (*statCache)(nil).ready(groups, d.numCols())
-		c.groupStats(d, per, grouped)
+		c.groupStats(d, per, grouped, nil)
 		b.ReportAllocs()
 		for b.Loop() {
-			c.groupStats(d, per, grouped)
+			c.groupStats(d, per, grouped, nil)
 		}
 	})
 }

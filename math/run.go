@@ -136,12 +136,17 @@ func Run(in Input, prev *State) (*Result, *State) {
 	if groupOK {
 		nGroups = len(cl.groups)
 	}
-	everyone, clustered, inGroups, per, counted := talliesAfter(w, d, votes, rows, kept, prev.tallies.Swap(nil), clusterable, member, nGroups)
+	everyone, clustered, inGroups, per, touched, counted := talliesAfter(w, d, votes, rows, kept, prev.tallies.Swap(nil), clusterable, member, nGroups)
 	cache := prev.stats.Swap(nil)
 	var reps [][]Representative
 	if groupOK {
+		// The statistics of the columns the tallies did not touch are still
+		// right if the cache is the previous run's, for as many groups.
+		if cache == nil || cache.groups != nGroups {
+			touched = nil
+		}
 		cache = cache.ready(nGroups, len(votes.statements))
-		reps = cache.groupStats(d, per, inGroups)
+		reps = cache.groupStats(d, per, inGroups, touched)
 	}
 
 	r := &Result{

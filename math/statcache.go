@@ -101,6 +101,7 @@ const (
 	figNoVotes             // no agree and no disagree vote: never the best agreed
 	figRaOver1             // ra > 1
 	figFirst               // best agreed when there is none before it
+	figEmpty               // no vote of the group at all: the other figures are not set
 )
 
 func (f *figures) set(s *repStats) {
@@ -131,7 +132,7 @@ func (s *repStats) weak() float64   { return s.pa * s.pat }
 // group g's tallies, grouped those of all groups together) and fills in c the
 // group-aware consensus of every column, in one pass over the columns that computes
 // the figures of the columns whose tallies changed.
-func (c *statCache) groupStats(d *voteData, per [][]tally, grouped []tally) [][]Representative {
+func (c *statCache) groupStats(d *voteData, per [][]tally, grouped []tally, touched []bool) [][]Representative {
 	groups := len(per)
 	scans := make([]repScan, groups)
 	for g := range scans {
@@ -141,18 +142,25 @@ func (c *statCache) groupStats(d *voteData, per [][]tally, grouped []tally) [][]
 	for j := range d.numCols() {
 		mc := int(d.matCol[j])
 		key, figs := c.key[mc*groups:mc*groups+groups], c.figs[mc*groups:mc*groups+groups]
-		all := grouped[j]
+		// A column the tallies say did not change since the run that left c
+		// (touched) keeps its figures; the others are checked by their tallies.
 		for g, t := range per {
+			if touched != nil && !touched[j] {
+				break
+			}
 			if k := tallyKey(t[j]); k == key[g] && k != noKey {
 				continue
 			}
 			// Changed: compute the column's figures for every group.
+			all := grouped[j]
 			for g, t := range per {
 				in := t[j]
 				key[g] = tallyKey(in)
 				if in.s > 0 {
 					s.set(j, in, rest(all, in))
 					figs[g].set(&s)
+				} else {
+					figs[g] = figures{flags: figEmpty}
 				}
 			}
 			ga, gd := groupAwareConsensus(per, j)
@@ -162,19 +170,16 @@ func (c *statCache) groupStats(d *voteData, per [][]tally, grouped []tally) [][]
 		if d.modOut[j] {
 			continue
 		}
-		for g, t := range per {
+		for g := range per {
 			// A statement none of the group voted on can neither pass the tests
 			// (its probability test is 1, below z90) nor be the best agreed one.
-			in := t[j]
-			if in.s == 0 {
-				continue
-			}
 			// Most statements neither pass nor come near the best agreed one.
+			// Both are told by the figures alone, without reading the tallies.
 			r, f := &scans[g], &figs[g]
-			if f.flags&(figPasses|figNoVotes) == 0 && r.best >= 0 && r.rival(f) < r.bar {
+			if f.flags&figEmpty != 0 || f.flags&(figPasses|figNoVotes) == 0 && r.best >= 0 && r.rival(f) < r.bar {
 				continue
 			}
-			r.see(d, j, f, in, all, &s)
+			r.see(d, j, f, per[g][j], grouped[j], &s)
 		}
 	}
 	out := make([][]Representative, groups)

@@ -181,7 +181,7 @@ func TestRepresentativesEqualPlainSelection(t *testing.T) {
 			found++
 		}
 		_, _, grouped, per := tallies(d.w, d, clusterable, member, groups)
-		got := (*statCache)(nil).ready(groups, len(m.Statements())).groupStats(d, per, grouped)
+		got := (*statCache)(nil).ready(groups, len(m.Statements())).groupStats(d, per, grouped, nil)
 		for g := range per {
 			want := plainRepresentatives(d, per[g], grouped)
 			if len(want) == 1 && !want[0].BestAgree && want[0].RepnessTest <= z90 {
@@ -289,7 +289,7 @@ func TestLargestTestFallbackKeepsTheFirstOfEqualStatements(t *testing.T) {
 	member := []int{0, 0, 0, 0, 1, 1, 1, 1}
 	clusterable := slices.Repeat([]bool{true}, 8)
 	_, _, grouped, per := tallies(d.w, d, clusterable, member, 2)
-	got := (*statCache)(nil).ready(2, 3).groupStats(d, per, grouped)[0]
+	got := (*statCache)(nil).ready(2, 3).groupStats(d, per, grouped, nil)[0]
 	if len(got) != 1 || got[0].OpinionID != "s0" || got[0].BestAgree {
 		t.Fatalf("group 0 shows %+v, want s0 as the largest test", got)
 	}
@@ -348,7 +348,7 @@ func TestSelectionBreaksRoundedTiesExactly(t *testing.T) {
 			other[j] = rest(alls[j], ins[j])
 		}
 		per := [][]tally{ins, other}
-		got := (*statCache)(nil).ready(2, n).groupStats(d, per, alls)[0]
+		got := (*statCache)(nil).ready(2, n).groupStats(d, per, alls, nil)[0]
 		if want := plainRepresentatives(d, ins, alls); !slices.Equal(got, want) {
 			t.Fatalf("got %+v\nthe plain selection %+v", got, want)
 		}
@@ -393,9 +393,38 @@ func TestStatCacheRecomputesHugeTallies(t *testing.T) {
 		for j := range all {
 			all[j] = tally{in[j].a + other[j].a, in[j].d + other[j].d, in[j].s + other[j].s}
 		}
-		got := c.groupStats(d, [][]tally{in, other}, all)[0]
+		got := c.groupStats(d, [][]tally{in, other}, all, nil)[0]
 		if want := plainRepresentatives(d, in, all); !slices.Equal(got, want) {
 			t.Fatalf("got %+v\nthe plain selection %+v", got, want)
+		}
+	}
+}
+
+// TestStatCacheAGroupThatStopsVoting: a column whose group tally becomes empty
+// (its voters moved to another group) is neither shown nor chosen as the best
+// agreed statement for that group on the next run from the same cache, as in
+// the plain selection: the cached figures of its former tally do not count.
+func TestStatCacheAGroupThatStopsVoting(t *testing.T) {
+	d := &voteData{statements: []string{"s0", "s1", "s2"}, matCol: []int32{0, 1, 2}, modOut: make([]bool, 3)}
+	c := (*statCache)(nil).ready(2, 3)
+	for round, in := range [][]tally{
+		{{30, 0, 30}, {3, 4, 9}, {2, 2, 5}}, // s0: the group agrees, the others do not
+		{{0, 0, 0}, {3, 4, 9}, {2, 2, 5}},   // its voters have left the group
+	} {
+		other := []tally{{1, 29, 30}, {5, 5, 12}, {3, 3, 8}}
+		if round == 1 {
+			other[0] = tally{31, 29, 60}
+		}
+		all := make([]tally, 3)
+		for j := range all {
+			all[j] = tally{in[j].a + other[j].a, in[j].d + other[j].d, in[j].s + other[j].s}
+		}
+		got := c.groupStats(d, [][]tally{in, other}, all, nil)[0]
+		if want := plainRepresentatives(d, in, all); !slices.Equal(got, want) {
+			t.Fatalf("round %d: got %+v\nthe plain selection %+v", round, got, want)
+		}
+		if round == 0 && (len(got) == 0 || got[0].OpinionID != "s0") {
+			t.Fatalf("round 0: %+v, want s0 first", got)
 		}
 	}
 }

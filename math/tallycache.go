@@ -49,12 +49,14 @@ func slotOf(i int, member []int, clusterable []bool, groups int) int32 {
 // run's compressed votes (rowsCache) and kept the previous run's (whose arrays
 // readRows has given to w, but which nothing in this run writes). The last result
 // is what the next run can count from (nil when m has no id); per are its tables,
-// the sums are in w.
-func talliesAfter(w *workspace, d *voteData, m *Matrix, now, kept *rowsCache, tc *tallyCache, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally, next *tallyCache) {
+// the sums are in w. touched, when the tallies were counted from tc, flags the
+// columns (of d) whose tallies the count changed, or may have: every other column
+// has the tallies of the run before in every table (nil otherwise).
+func talliesAfter(w *workspace, d *voteData, m *Matrix, now, kept *rowsCache, tc *tallyCache, clusterable []bool, member []int, groups int) (everyone, clustered, grouped []tally, per [][]tally, touched []bool, next *tallyCache) {
 	k, n, rows := d.numCols(), d.numRows(), len(m.rows)
 	if m.id == 0 || now == nil || len(now.rowPtr) != rows+1 {
 		everyone, clustered, grouped, per = tallies(w, d, clusterable, member, groups)
-		return everyone, clustered, grouped, per, nil
+		return everyone, clustered, grouped, per, nil, nil
 	}
 	next = tc
 	if next == nil {
@@ -90,6 +92,16 @@ func talliesAfter(w *workspace, d *voteData, m *Matrix, now, kept *rowsCache, tc
 		}
 		old := len(tc.table)
 		next.counted = 0
+		touched = buffer(&w.touched, k)
+		clear(touched)
+		touch := func(cols, colOf []int32) {
+			for _, j := range cols {
+				if colOf != nil {
+					j = colOf[j]
+				}
+				touched[j] = true
+			}
+		}
 		i := 0
 		for r := range rows {
 			at := i // the row's place in d, if it has one
@@ -117,10 +129,12 @@ func talliesAfter(w *workspace, d *voteData, m *Matrix, now, kept *rowsCache, tc
 				// The row as the previous run counted it, in the Matrix's columns.
 				plo, phi := kept.rowPtr[r], kept.rowPtr[r+1]
 				removeVotes(tables[was], kept.col[plo:phi], kept.vote[plo:phi], d.colOf)
+				touch(kept.col[plo:phi], d.colOf)
 			}
 			if s >= 0 {
 				addVotes(tables[s], cols, votes)
 			}
+			touch(cols, nil)
 			if r < old {
 				next.table[r] = s
 			} else {
@@ -133,7 +147,7 @@ func talliesAfter(w *workspace, d *voteData, m *Matrix, now, kept *rowsCache, tc
 	next.matrix = m.id
 	next.matCol = append(next.matCol[:0], d.matCol...)
 	next.groups = groups
-	return everyone, clustered, grouped, per, next
+	return everyone, clustered, grouped, per, touched, next
 }
 
 // remap moves the columns of tc's tables (of the given number) to the columns

@@ -240,7 +240,7 @@ func TestVoteDataFromTheRunBefore(t *testing.T) {
 				in[i] = true // a group's members are clustered
 			}
 		}
-		everyone, clustered, grouped, per, nextTallies := talliesAfter(w, got, m, next, kept, counted, in[:n], member[:n], len(groupIDs))
+		everyone, clustered, grouped, per, _, nextTallies := talliesAfter(w, got, m, next, kept, counted, in[:n], member[:n], len(groupIDs))
 		e, c, g, p := tallies(new(workspace), want, in[:n], member[:n], len(groupIDs))
 		for name, pair := range map[string][2]any{"everyone": {everyone, e}, "clustered": {clustered, c}, "grouped": {grouped, g}, "per group": {per, p}} {
 			if !reflect.DeepEqual(pair[0], pair[1]) {

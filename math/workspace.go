@@ -32,6 +32,7 @@ type workspace struct {
 	colMap   []int32
 	matCol   []int32
 	tallies  []tally
+	touched  []bool  // per column: its tallies changed since the run before
 	points   []point // the base k-means' points
 	assign   []int32 // and their slots
 	ident    []int32 // ident[i] = i, kept from run to run
@@ -89,7 +90,7 @@ const maxIdleWorkspace = 32 << 20
 // bytes returns the memory w holds.
 func (w *workspace) bytes() int {
 	n := 4*cap(w.col) + cap(w.vote) + 4*cap(w.dcol) + 8*cap(w.dRowPtr) + 8*cap(w.cVal) + 4*cap(w.cCol) + 8*cap(w.cRowPtr) + 4*cap(w.keep) + 8*cap(w.rowPtr) + 8*cap(w.counts) +
-		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 4*cap(w.matCol) + 12*cap(w.tallies) +
+		8*cap(w.sum) + 4*cap(w.cnt) + 4*cap(w.colMap) + 4*cap(w.matCol) + 12*cap(w.tallies) + cap(w.touched) +
 		int(unsafe.Sizeof(point{}))*cap(w.points) + 4*cap(w.assign) +
 		4*cap(w.ident) + 4*cap(w.rowPtr32) + 8*cap(w.member) + cap(w.flags) + 16*cap(w.ids) + 8*cap(w.slab)
 	return n
