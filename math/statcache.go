@@ -17,6 +17,10 @@ import (
 // (votes, memberships, groups renumbered, columns reordered), a column whose tallies
 // differ is computed afresh, and one whose tallies are equal has, by construction,
 // the figures those tallies give. Only the number of groups is part of the layout.
+// One shortcut trusts the tallies' own bookkeeping instead: when the run counted
+// its tallies from the previous run's (tallyCache) and this cache is that run's,
+// for as many groups, the columns no counted row touched have that run's tallies,
+// and are not checked at all (groupStats' touched).
 //
 // A warm run reads the whole cache, so it is kept small: 24 bytes per column and
 // group, and 16 per column (2 MB at 19,000 statements and 4 groups).
