@@ -317,22 +317,32 @@ func indexBySeq(ops []polismath.Opinion, ids []string) []int32 {
 	return bySeq
 }
 
+// index returns the place in the analysis' opinions of the opinion with this
+// Seq, -1 when the analysis does not include it.
+func (a *analysis) index(seq int) int {
+	if seq < 0 || seq >= len(a.bySeq) {
+		return -1
+	}
+	return int(a.bySeq[seq])
+}
+
 // opinion returns the analysis of the opinion with this Seq, nil when the
 // analysis does not include it.
 func (a *analysis) opinion(seq int) *polismath.Opinion {
-	if seq < 0 || seq >= len(a.bySeq) || a.bySeq[seq] < 0 {
-		return nil
+	if i := a.index(seq); i >= 0 {
+		return &a.res.Opinions[i]
 	}
-	return &a.res.Opinions[a.bySeq[seq]]
+	return nil
 }
 
 // clusterTallies returns the tallies of the opinion with this Seq within
 // each group of the analysis (empty when the analysis does not include it).
 func (a *analysis) clusterTallies(seq int) []agora.ClusterTally {
-	if seq < 0 || seq >= len(a.bySeq) || a.bySeq[seq] < 0 {
+	i := a.index(seq)
+	if i < 0 {
 		return []agora.ClusterTally{}
 	}
-	groups := a.res.OpinionGroups(int(a.bySeq[seq]))
+	groups := a.res.OpinionGroups(i)
 	out := make([]agora.ClusterTally, len(groups))
 	for i, g := range groups {
 		out[i] = agora.ClusterTally{Cluster: a.res.Clusters[i].ID, Tally: agora.Tally{Agree: int(g.Agree), Disagree: int(g.Disagree), Pass: int(g.Pass)}}

@@ -297,19 +297,21 @@ func (m *Matrix) plain() {
 	if m.drop == nil {
 		return
 	}
-	rowPtr := make([]int, len(m.rows)+1)
-	for r, row := range m.rows {
-		rowPtr[r+1] = rowPtr[r] + len(row)
-	}
-	cells := make([]Cell, 0, rowPtr[len(m.rows)])
-	for _, row := range m.rows {
-		cells = append(cells, row...)
-	}
-	p, err := newMatrixFromRows(m.participants, m.statements, rowPtr, cells, false)
+	p, err := newMatrixFromRows(m.participants, m.statements, rowOffsets(m.rows), slices.Concat(m.rows...), false)
 	if err != nil {
 		panic(err) // the rows were checked when m was built
 	}
 	*m = *p
+}
+
+// rowOffsets returns where each row starts, and where the last ends, when the
+// rows are laid end to end (NewMatrixFromRows' rowPtr).
+func rowOffsets(rows [][]cell) []int {
+	out := make([]int, len(rows)+1)
+	for r, row := range rows {
+		out[r+1] = out[r] + len(row)
+	}
+	return out
 }
 
 // own makes a Matrix built on borrowed rows hold its own copies before an edit

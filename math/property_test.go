@@ -329,11 +329,7 @@ func FuzzRun(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			offsets := make([]int, len(rows2)+1)
-			for r, row := range rows2 {
-				offsets[r+1] = offsets[r] + len(row)
-			}
-			flat, err := NewMatrixFromUniqueRows(m.participants, deleted, offsets, slices.Concat(rows2...))
+			flat, err := NewMatrixFromUniqueRows(m.participants, deleted, rowOffsets(rows2), slices.Concat(rows2...))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -408,14 +408,5 @@ func TestRunsFromTheRunBeforesVotes(t *testing.T) {
 	}
 }
 
-// rowOffsets returns the offsets of rows laid end to end.
-func rowOffsets(rows [][]Cell) []int {
-	out := make([]int, len(rows)+1)
-	for r, row := range rows {
-		out[r+1] = out[r] + len(row)
-	}
-	return out
-}
-
 // first returns a Run's Result.
 func first(r *Result, _ *State) *Result { return r }
