@@ -150,8 +150,17 @@ func (s *Subscription) Close() { s.hub.unsubscribe(s) }
 
 // hub is the fan-out of one conversation incarnation.
 type hub struct {
-	mu     sync.RWMutex
-	nextID uint64        // the id of the newest event; ids start at 1
+	mu sync.RWMutex
+	// base is the incarnation's first id less one: its ownership epoch in
+	// the high 32 bits, so that every id of an incarnation is above every
+	// id of the ones before it (the store raises the epoch at each claim,
+	// on any node). A client's id from an earlier incarnation is then told
+	// from this one's, and answered with a reset. (It used to be 0 in every
+	// incarnation: an old id below the new newest one resumed from the
+	// wrong place, silently skipping events.) A multiple of hubBuffer, so
+	// that the ring's places stay (id-1)%hubBuffer.
+	base   uint64
+	nextID uint64        // the id of the newest event; base when none yet
 	ring   []StreamEvent // the last hubBuffer events: event id at (id-1)%hubBuffer
 	// subs holds the subscriptions in the order they subscribed, nil
 	// where one has left since the last wake-up (nsubs counts the others).
@@ -178,9 +187,11 @@ type hub struct {
 	countersPending bool // a timer will send them
 }
 
-// newHub starts the hub of an incarnation whose committed counters are c.
-func newHub(c agora.Counters) *hub {
-	h := &hub{committed: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// newHub starts the hub of the incarnation that claimed epoch, whose
+// committed counters are c.
+func newHub(epoch int64, c agora.Counters) *hub {
+	base := uint64(epoch) << 32
+	h := &hub{base: base, nextID: base, wokenFor: base, committed: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go h.run()
 	return h
 }
@@ -345,7 +356,7 @@ func (h *hub) since(lastID string) []StreamEvent {
 	reset := []StreamEvent{{ID: h.nextID, Name: EventReset, Data: []byte(`{}`)}}
 	reset[0].render()
 	switch {
-	case err != nil || id > h.nextID:
+	case err != nil || id > h.nextID || id < h.base:
 		return reset
 	case id == h.nextID:
 		return nil

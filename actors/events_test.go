@@ -45,7 +45,7 @@ func idRange(from, to uint64) []string {
 
 func TestHub(t *testing.T) {
 	t.Run("a subscriber takes every event after its cursor at once", func(t *testing.T) {
-		h := newHub(agora.Counters{})
+		h := newHub(0, agora.Counters{})
 		defer h.close()
 		h.publish(EventAnalysis, []byte(`{}`))
 		s, err := h.subscribe("")
@@ -65,7 +65,7 @@ func TestHub(t *testing.T) {
 	})
 
 	t.Run("the hub notifies its subscribers of a burst once, not once per event", func(t *testing.T) {
-		h := newHub(agora.Counters{})
+		h := newHub(0, agora.Counters{})
 		defer h.close()
 		s, _ := h.subscribe("")
 		var calls atomic.Int32
@@ -92,7 +92,7 @@ func TestHub(t *testing.T) {
 	})
 
 	t.Run("notes committed during a wake-up are published before it ends", func(t *testing.T) {
-		h := newHub(agora.Counters{})
+		h := newHub(0, agora.Counters{})
 		defer h.close()
 		slow, _ := h.subscribe("")
 		other, _ := h.subscribe("")
@@ -119,7 +119,7 @@ func TestHub(t *testing.T) {
 	})
 
 	t.Run("a subscriber that falls maxLag behind is dropped and notified", func(t *testing.T) {
-		h := newHub(agora.Counters{})
+		h := newHub(0, agora.Counters{})
 		defer h.close()
 		slow, _ := h.subscribe("")
 		var notified atomic.Int32
@@ -147,7 +147,7 @@ func TestHub(t *testing.T) {
 	})
 
 	t.Run("a resume finds what it missed in the ring, or a reset once the ring moved on", func(t *testing.T) {
-		h := newHub(agora.Counters{})
+		h := newHub(0, agora.Counters{})
 		defer h.close()
 		for range hubBuffer + 10 {
 			h.publish(EventOpinion, []byte(`{}`))
@@ -183,8 +183,47 @@ func TestHub(t *testing.T) {
 		}
 	})
 
+	t.Run("an id of an earlier incarnation gets a reset, whatever the new one has sent", func(t *testing.T) {
+		// The incarnation of epoch 4 sent 13 events; a client saw 2 of
+		// them. The conversation is activated again (epoch 5, on this node
+		// or another) and sends 7: the client's id must not be taken for
+		// the new incarnation's second event.
+		old := newHub(4, agora.Counters{})
+		for range 13 {
+			old.publish(EventOpinion, []byte(`{}`))
+		}
+		s, _ := old.subscribe("")
+		s.Close()
+		for range 3 {
+			old.publish(EventOpinion, []byte(`{}`))
+		}
+		seen := strconv.FormatUint(old.base+2, 10)
+		oldLast := old.nextID
+		old.close()
+
+		h := newHub(5, agora.Counters{})
+		defer h.close()
+		for range 7 {
+			h.publish(EventOpinion, []byte(`{}`))
+		}
+		if h.base+1 <= oldLast {
+			t.Fatalf("the new incarnation's first id %d is not above the old one's last %d", h.base+1, oldLast)
+		}
+		for _, lastID := range []string{seen, strconv.FormatUint(oldLast, 10)} {
+			r, _ := h.subscribe(lastID)
+			if len(r.Backlog) != 2 || r.Backlog[0].Name != EventReset {
+				t.Errorf("resume after the old incarnation's %s: %d events, the first %q; want a reset", lastID, len(r.Backlog)-1, r.Backlog[0].Name)
+			}
+			r.Close()
+		}
+		r, _ := h.subscribe(strconv.FormatUint(h.base+2, 10))
+		if got := len(r.Backlog) - 1; got != 5 || r.Backlog[0].ID != h.base+3 {
+			t.Errorf("resume after the new incarnation's second event: %d events from %d, want 5 from %d", got, r.Backlog[0].ID, h.base+3)
+		}
+		r.Close()
+	})
 	t.Run("closing the hub hands out what is pending, then ends the subscriptions", func(t *testing.T) {
-		h := newHub(agora.Counters{})
+		h := newHub(0, agora.Counters{})
 		s, _ := h.subscribe("")
 		notified := make(chan struct{}, 1)
 		s.Notify(func() {

@@ -255,7 +255,7 @@ func (m *Manager) load(h *handle) {
 
 func (m *Manager) spawn(h *handle, s *conversation) {
 	a := &convActor{m: m, h: h, s: s}
-	h.hub = newHub(s.conv.Counters)
+	h.hub = newHub(h.epoch, s.conv.Counters)
 	a.publish()
 	id := h.cid + "." + strconv.FormatUint(m.gen.Add(1), 10)
 	h.pid = m.engine.Spawn(func() actor.Receiver { return a }, "conversation",

@@ -196,6 +196,27 @@ func TestLiveUpdates(t *testing.T) {
 		}
 	})
 
+	t.Run("a resume across a reactivation gets a reset, not the new incarnation's events", func(t *testing.T) {
+		c := ts.createConversation(t, author, map[string]any{"title": "reactivated"})
+		s := openStream(t, ts, c.ID, "")
+		s.next("counters")
+		ts.createOpinion(t, author, c.ID, "first")
+		e, _ := s.next("opinion")
+		for i := range 4 {
+			ts.createOpinion(t, author, c.ID, fmt.Sprint("seen later ", i))
+		}
+		s.resp.Body.Close()
+		requireStatus(t, ts.do(t, "POST", "/admin/conversations/"+c.ID+"/passivate", testAdminToken, nil), http.StatusNoContent)
+		// The next incarnation sends more events than the client saw.
+		for i := range 6 {
+			ts.createOpinion(t, author, c.ID, fmt.Sprint("after ", i))
+		}
+		r := openStream(t, ts, c.ID, e.id)
+		if ev, skipped := r.next("reset"); ev.name != "reset" || len(skipped) > 0 {
+			t.Fatalf("resume after %s across a reactivation: %+v after %d other events, want a reset first", e.id, ev, len(skipped))
+		}
+	})
+
 	t.Run("a stalled subscriber is dropped without slowing the writes", func(t *testing.T) {
 		// A client that never reads: its socket buffers fill, then its
 		// subscription overflows and is dropped.
