@@ -108,12 +108,14 @@ func statusLabel(code int) string {
 }
 
 // methodLabel returns the method as a label value without a copy for the
-// methods the API has.
+// methods HTTP defines, and "other" for any other: a client may send any
+// token as a method, and each distinct one would otherwise be a new series,
+// kept for the life of the process.
 func methodLabel(m []byte) string {
-	for _, known := range [...]string{"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"} {
+	for _, known := range [...]string{"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"} {
 		if string(m) == known {
 			return known
 		}
 	}
-	return string(m)
+	return "other"
 }

@@ -136,3 +136,26 @@ func TestMetricsUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsMethodLabel sends methods HTTP does not define: they share one
+// "other" label value, so that a client cannot add a series per request.
+func TestMetricsMethodLabel(t *testing.T) {
+	ts := MustOpenServer(t)
+	for i := range 20 {
+		requireStatus(t, ts.do(t, fmt.Sprintf("X%dY", i), "/healthz", "", nil), http.StatusMethodNotAllowed)
+	}
+	f := scrape(t, ts)["agora_http_request_duration_seconds"]
+	if f == nil {
+		t.Fatal("no agora_http_request_duration_seconds family")
+	}
+	for _, m := range f.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "method" && l.GetValue() != "other" && l.GetValue() != "GET" {
+				t.Errorf("a series with method=%q", l.GetValue())
+			}
+		}
+	}
+	if got := value(f, map[string]string{"method": "other"}); got != 20 {
+		t.Errorf("%v requests with method=other, want 20", got)
+	}
+}
