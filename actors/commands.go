@@ -192,6 +192,9 @@ func (c listOpinions) apply(s *conversation, _ time.Time) (any, []agora.Event, e
 		return s.pageBySeq(c.q, func(o *opinionState) bool { return !o.Deleted && o.Status == agora.StatusMoved })
 	case agora.SortOpinionsHidden:
 		if !s.canModerate(c.caller) {
+			if c.caller.ParticipantID == "" && !c.caller.Admin {
+				return nil, nil, agora.Errorf(agora.EUNAUTHENTICATED, "Listing hidden opinions needs a moderator's token.")
+			}
 			return nil, nil, agora.Errorf(agora.EFORBIDDEN, "Only moderators may list hidden opinions.")
 		}
 		return s.pageBySeq(c.q, func(o *opinionState) bool { return !o.Deleted && o.Status == agora.StatusHidden })
