@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"mime"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
@@ -39,14 +43,119 @@ func decodeBody(ctx *fasthttp.RequestCtx, v any, optional bool) error {
 	if body = bytes.TrimSpace(body); body[0] != '{' {
 		return agora.Errorf(agora.EINVALID, "The body must be a JSON object.")
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		var te *json.UnmarshalTypeError
+	err := json.Unmarshal(body, v)
+	var te *json.UnmarshalTypeError
+	if err != nil && !errors.As(err, &te) {
+		return agora.Errorf(agora.EINVALID, "Malformed JSON.")
+	}
+	// The body is valid JSON (Unmarshal checks it all before decoding).
+	// encoding/json matches names regardless of case: {"Vote": ...} would
+	// be taken for "vote", and {"vote": "agree", "VOTE": "disagree"} would
+	// record disagree. Such a key is an unknown field, which the API
+	// ignores: decode again without it.
+	if keys := foldedKeys(body, v); len(keys) > 0 {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			return agora.Errorf(agora.EINVALID, "Malformed JSON.")
+		}
+		for _, k := range keys {
+			delete(m, k)
+		}
+		exact, merr := json.Marshal(m)
+		if merr != nil {
+			return agora.Errorf(agora.EINVALID, "Malformed JSON.")
+		}
+		reflect.ValueOf(v).Elem().SetZero()
+		err = json.Unmarshal(exact, v)
+	}
+	if err != nil {
 		if errors.As(err, &te) && te.Field != "" {
 			return agora.Errorf(agora.EINVALID, "Field %s must be of type %s.", te.Field, jsonType(te.Type.Kind().String()))
 		}
 		return agora.Errorf(agora.EINVALID, "Malformed JSON.")
 	}
 	return nil
+}
+
+// fieldNames caches the JSON names of the request structs' fields.
+var fieldNames sync.Map // reflect.Type -> []string
+
+func jsonNames(t reflect.Type) []string {
+	if names, ok := fieldNames.Load(t); ok {
+		return names.([]string)
+	}
+	var names []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	fieldNames.Store(t, names)
+	return names
+}
+
+// foldedKeys returns the top-level keys of the valid JSON object body that
+// name a field of the struct v points to only when case is ignored.
+func foldedKeys(body []byte, v any) []string {
+	t := reflect.TypeOf(v)
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	names := jsonNames(t.Elem())
+	var out []string
+	for _, k := range topLevelKeys(body) {
+		if slices.Contains(names, k) {
+			continue
+		}
+		if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, k) }) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// topLevelKeys lists the keys of the valid JSON object body, unescaped.
+func topLevelKeys(body []byte) []string {
+	var keys []string
+	depth, expectKey := 0, false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '{', '[':
+			depth++
+			expectKey = c == '{' && depth == 1
+		case '}', ']':
+			depth--
+		case ',':
+			expectKey = depth == 1
+		case '"':
+			start, escaped := i, false
+			for i++; i < len(body) && body[i] != '"'; i++ {
+				if body[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			if !expectKey || i >= len(body) {
+				continue
+			}
+			expectKey = false
+			raw := body[start : i+1]
+			if !escaped {
+				keys = append(keys, string(raw[1:len(raw)-1]))
+				continue
+			}
+			var k string
+			if json.Unmarshal(raw, &k) == nil {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
 }
 
 func jsonType(kind string) string {

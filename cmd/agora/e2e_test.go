@@ -206,6 +206,7 @@ func TestE2EConversations(t *testing.T) {
 		{"a seed opinion of 1001 characters is refused", map[string]any{"title": "t", "seed_opinions": []string{strings.Repeat("s", 1001)}}, "", 400, "invalid_input"},
 		{"deeply nested JSON is refused", `{"title": "t", "x": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, "", 400, "invalid_input"},
 		{"a missing title is refused", `{"body": "b"}`, "", 400, "invalid_input"},
+		{"a title in capitals is an unknown field, so a missing title", `{"TITLE": "t"}`, "", 400, "invalid_input"},
 		{"a null title is refused", `{"title": null}`, "", 400, "invalid_input"},
 		{"an array is refused", `[{"title": "t"}]`, "", 400, "invalid_input"},
 		{"a string is refused", `"title"`, "", 400, "invalid_input"},
