@@ -489,14 +489,20 @@ func consensusOutputs(ops []polismath.ConsensusOpinion, ext map[string]string) [
 	return out
 }
 
-// emptyAnalysis answers before the first analysis of a conversation.
-func emptyAnalysis(cid string) []byte {
-	b, _ := json.Marshal(map[string]any{
+// emptyAnalysis answers before the first analysis of a conversation: the
+// shape of every later answer (two empty components, participants when
+// asked for), computed_at null.
+func emptyAnalysis(cid string, withParticipants bool) []byte {
+	out := map[string]any{
 		"conversation_id": cid, "computed_at": nil, "votes_included": 0, "participants_total": 0,
 		"participants_clustered": 0, "k": 0, "status": polismath.StatusInsufficientData,
 		"clusters": []any{}, "consensus": map[string]any{"agree": []any{}, "disagree": []any{}},
-		"opinions": []any{}, "pca": map[string]any{"opinion_ids": []any{}, "center": []any{}, "components": []any{}},
-	})
+		"opinions": []any{}, "pca": map[string]any{"opinion_ids": []any{}, "center": []any{}, "components": [][]any{{}, {}}},
+	}
+	if withParticipants {
+		out["participants"] = []any{}
+	}
+	b, _ := json.Marshal(out)
 	return b
 }
 

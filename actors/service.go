@@ -234,7 +234,7 @@ func (m *Manager) Analysis(ctx context.Context, cid string, withParticipants boo
 		time.Sleep(5 * time.Millisecond)
 	}
 	if a == nil {
-		return emptyAnalysis(cid), nil
+		return emptyAnalysis(cid, withParticipants), nil
 	}
 	if !withParticipants {
 		return a.plainBody()

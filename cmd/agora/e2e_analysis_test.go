@@ -65,6 +65,23 @@ func TestE2EAnalysis(t *testing.T) {
 			t.Fatal("participants listed without include=participants")
 		}
 	})
+	t.Run("before any vote the answer has the same shape, computed_at null", func(t *testing.T) {
+		empty := ts.createConversation(t, author, map[string]any{"title": "no votes yet"})
+		r := ts.do(t, "GET", convPath(empty.ID)+"/analysis?include=participants", "", nil)
+		requireStatus(t, r, http.StatusOK)
+		obj := r.object(t)
+		requireKeys(t, "analysis", obj, "conversation_id", "computed_at", "votes_included", "participants_total",
+			"participants_clustered", "k", "status", "clusters", "consensus", "opinions", "pca", "participants")
+		pca := obj["pca"].(map[string]any)
+		if obj["computed_at"] != nil || obj["status"] != "insufficient_data" || len(obj["participants"].([]any)) != 0 ||
+			len(pca["components"].([]any)) != 2 {
+			t.Fatalf("analysis before any vote: %s", r.Body)
+		}
+		plain := expect[map[string]any](t, ts.do(t, "GET", convPath(empty.ID)+"/analysis", "", nil), http.StatusOK)
+		if _, ok := plain["participants"]; ok {
+			t.Fatal("participants listed without include=participants")
+		}
+	})
 	t.Run("bad include and unknown conversations are refused", func(t *testing.T) {
 		requireProblem(t, ts.do(t, "GET", convPath(conv.ID)+"/analysis?include=everything", "", nil), http.StatusBadRequest, "invalid_input")
 		requireProblem(t, ts.do(t, "GET", convPath("nope")+"/analysis", "", nil), http.StatusNotFound, "not_found")
