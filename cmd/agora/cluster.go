@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/agora-dev/agora/cluster"
 )
 
@@ -11,13 +9,7 @@ import (
 func (m *Main) startCluster(httpAddr string) error {
 	c := &m.Config
 	if c.GossipAddr == "" {
-		if c.Join != "" {
-			return fmt.Errorf("%w: --join needs --gossip-addr", errUsage)
-		}
-		return nil
-	}
-	if c.Postgres == "" {
-		return fmt.Errorf("%w: a cluster (--gossip-addr) requires --postgres: its nodes share one store", errUsage)
+		return nil // ServeConfig.check refused --join without it
 	}
 	seeds := splitList(c.Join)
 	cfg := cluster.Config{

@@ -445,6 +445,17 @@ func TestE2EPolisExport(t *testing.T) {
 	requireProblem(t, ts.do(t, "GET", path+"stats-history.csv", testAdminToken, nil), 400, "invalid_input")
 	requireProblem(t, ts.do(t, "GET", "/admin/conversations/nothing/export/polis/votes.csv", testAdminToken, nil), 404, "not_found")
 	requireProblem(t, ts.do(t, "GET", path+"votes.csv", "", nil), 401, "unauthenticated")
+
+	// A failed export leaves no folder behind.
+	out := filepath.Join(t.TempDir(), "export")
+	var stdout, stderr bytes.Buffer
+	args := []string{"export", "polis", "nothing", out, "--server", ts.URL, "--admin-token", testAdminToken, "--progress", "0"}
+	if code := run(args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "not_found") {
+		t.Fatalf("export of an unknown conversation: exit %d, %s", code, stderr.String())
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("a failed export left its folder behind")
+	}
 }
 
 // TestE2EPolisGen creates synthetic conversations with agora gen: the

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,11 +30,11 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(args) == 0 || args[0] != "polis" {
 		return fmt.Errorf("%w: want agora export polis CID DIR --server URL", errUsage)
 	}
-	fs := flag.NewFlagSet("agora export polis", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	flags := flag.NewFlagSet("agora export polis", flag.ContinueOnError)
+	flags.SetOutput(stderr)
 	var af adminFlags
-	bindAdminFlags(fs, &af)
-	pos, err := parseArgs(fs, args[1:], "CID", "DIR")
+	bindAdminFlags(flags, &af)
+	pos, err := parseArgs(flags, args[1:], "CID", "DIR")
 	if err != nil {
 		return err
 	}
@@ -44,16 +46,29 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	_, statErr := os.Stat(dir)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	start := time.Now()
 	var total int64
+	var written []string
 	for _, file := range exportFiles {
-		n, err := c.exportFile(ctx, cid, file, filepath.Join(dir, file))
+		path := filepath.Join(dir, file)
+		n, err := c.exportFile(ctx, cid, file, path)
 		if err != nil {
+			// A failed export leaves nothing behind: not the files it
+			// wrote, nor the folder it made.
+			for _, p := range written {
+				os.Remove(p)
+			}
+			if created {
+				os.Remove(dir)
+			}
 			return err
 		}
+		written = append(written, path)
 		total += n
 	}
 	fmt.Fprintf(stderr, "export: %s written to %s in %.2fs\n", mb(total), dir, time.Since(start).Seconds())

@@ -368,6 +368,14 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if af.server == "" && c.Write == "" {
 		return fmt.Errorf("%w: --server is required (or --write DIR to only write the files)", errUsage)
 	}
+	var client *adminClient
+	if af.server != "" {
+		// Checked before the generation, which takes a while.
+		var err error
+		if client, err = af.client(stderr); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	g, err := generate(c)
 	if err != nil {
@@ -390,12 +398,8 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		fmt.Fprintf(stderr, "gen: files written to %s\n", c.Write)
 	}
-	if af.server == "" {
+	if client == nil {
 		return nil
-	}
-	client, err := af.client(stderr)
-	if err != nil {
-		return err
 	}
 	res, err := client.importPolis(ctx, "", g.files)
 	if err != nil {

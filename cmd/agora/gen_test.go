@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"flag"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -134,11 +136,50 @@ func TestAdminCommandsUsage(t *testing.T) {
 		{[]string{"gen"}, "--server is required"},
 		{[]string{"gen", "--votes", "10", "--participants", "20", "--server", "http://x"}, "--votes must be at least --participants"},
 		{[]string{"gen", "--opinions", "2", "--participants", "3", "--votes", "7", "--server", "http://x"}, "more than --participants x --opinions"},
+		{[]string{"gen", "extra", "--server", "http://x"}, `unexpected argument "extra"`},
+		{[]string{"gen", "--server", "notaurl", "--admin-token", "t"}, "the scheme must be http or https"},
+		{[]string{"gen", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"import", "polis", "dir", "--bogus"}, "flag provided but not defined: -bogus"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
-			t.Errorf("agora %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, stderr.String(), tc.want)
+		// One line: the error, without the flags' list (nor, for gen, the
+		// generation's report: a bad --server is refused before it).
+		if code := run(tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) || strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("agora %s: exit %d, stderr %q; want 2 and one line with %q", strings.Join(tc.args, " "), code, stderr.String(), tc.want)
 		}
+	}
+}
+
+// TestServeUsage: values no node can run with, and flags that need others,
+// are one line and exit 2 before anything opens (no store, no generated
+// admin token in the log).
+func TestServeUsage(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"--rate-limit", "-5"}, "--rate-limit -5"},
+		{[]string{"--max-conns", "-1"}, "--max-conns -1: want 1 or more"},
+		{[]string{"--flush-max", "0"}, "--flush-max 0: want 1 or more"},
+		{[]string{"--max-streams", "0"}, "--max-streams 0: want 1 or more"},
+		{[]string{"--math-interval", "-1s"}, "--math-interval -1s: want a duration of 0 or more"},
+		{[]string{"--idle-timeout", "0"}, "--idle-timeout 0s: want a positive duration"},
+		{[]string{"--commit-timeout", "-2s"}, "--commit-timeout -2s: want a positive duration"},
+		{[]string{"--ack", "later"}, "--ack must be committed or applied"},
+		{[]string{"--gossip-addr", "127.0.0.1:0"}, "requires --postgres"},
+		{[]string{"--join", "127.0.0.1:7946"}, "--join needs --gossip-addr"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"serve", "--data-dir", filepath.Join(dir, "never"), "--http-addr", "127.0.0.1:0"}, tc.args...)
+		if code := run(args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) || strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("agora %s: exit %d, stderr %q; want 2 and one line with %q", strings.Join(args, " "), code, stderr.String(), tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "never")); err == nil {
+		t.Error("a refused command line created the data folder")
 	}
 }
 

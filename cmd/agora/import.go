@@ -72,11 +72,8 @@ func (f *adminFlags) client(stderr io.Writer) (*adminClient, error) {
 func parseArgs(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		if err := parseQuietly(fs, args); err != nil {
+			return nil, err
 		}
 		if fs.NArg() == 0 {
 			break
@@ -88,6 +85,9 @@ func parseArgs(fs *flag.FlagSet, args []string, names ...string) ([]string, erro
 		return nil, err
 	}
 	if len(pos) != len(names) {
+		if len(names) == 0 {
+			return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+		}
 		return nil, fmt.Errorf("%w: want %s", errUsage, strings.Join(names, " "))
 	}
 	return pos, nil

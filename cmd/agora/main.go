@@ -82,11 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // parseFlags parses args, then fills every flag not given on the command
 // line from AGORA_<FLAG> in the environment.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseQuietly(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
@@ -106,6 +103,29 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	return err
+}
+
+// parseQuietly is fs.Parse(args) with a bad flag as one errUsage line
+// (main prints it), instead of the flag package's message followed by every
+// flag; -h prints the flags to fs's output.
+func parseQuietly(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		name := fs.Name()
+		if !strings.HasPrefix(name, "agora ") {
+			name = "agora " + name
+		}
+		fmt.Fprintf(out, "usage of %s:\n", name)
+		fs.PrintDefaults()
+		return err
+	case err != nil:
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
 }
 
 // envAliases name the variables whose names api.md fixes differently from

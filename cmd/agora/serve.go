@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -90,6 +91,55 @@ func bindServeFlags(fs *flag.FlagSet, c *ServeConfig) {
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
 }
 
+// check refuses values no node can run with, before anything is opened:
+// a negative rate, bound or wait that would otherwise turn a feature off or
+// make every request fail, and flags that need others.
+func (c *ServeConfig) check() error {
+	if c.Ack != "committed" && c.Ack != "applied" {
+		return fmt.Errorf("%w: --ack must be committed or applied", errUsage)
+	}
+	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
+		return fmt.Errorf("%w: --rate-limit %v: want a number of writes per second, or 0 for none", errUsage, c.RateLimit)
+	}
+	for _, b := range []struct {
+		name string
+		v    int
+	}{
+		{"flush-max", c.FlushMax}, {"max-pending", c.MaxPending}, {"max-inflight", c.MaxInflight},
+		{"max-conns", c.MaxConns}, {"max-streams", c.MaxStreams}, {"import-max-bytes", c.ImportMaxBytes},
+	} {
+		if b.v < 1 {
+			return fmt.Errorf("%w: --%s %d: want 1 or more", errUsage, b.name, b.v)
+		}
+	}
+	for _, d := range []struct {
+		name    string
+		v       time.Duration
+		zeroToo bool // 0 is refused as well
+	}{
+		{"idle-timeout", c.IdleTimeout, true}, {"commit-timeout", c.CommitTimeout, true},
+		{"read-timeout", c.ReadTimeout, true}, {"write-timeout", c.WriteTimeout, true},
+		{"shutdown-timeout", c.ShutdownTimeout, true},
+		{"flush-interval", c.FlushInterval, false}, {"math-interval", c.MathInterval, false},
+		{"drain-wait", c.DrainWait, false},
+	} {
+		if d.v < 0 || (d.zeroToo && d.v == 0) {
+			want := "a duration of 0 or more"
+			if d.zeroToo {
+				want = "a positive duration"
+			}
+			return fmt.Errorf("%w: --%s %v: want %s", errUsage, d.name, d.v, want)
+		}
+	}
+	if c.GossipAddr == "" && c.Join != "" {
+		return fmt.Errorf("%w: --join needs --gossip-addr", errUsage)
+	}
+	if c.GossipAddr != "" && c.Postgres == "" {
+		return fmt.Errorf("%w: a cluster (--gossip-addr) requires --postgres: its nodes share one store", errUsage)
+	}
+	return nil
+}
+
 // Main is a running node: the store, the batcher, the actors and the HTTP
 // server, wired together. Tests run the real Main on port 0.
 type Main struct {
@@ -138,8 +188,8 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 // listening; Close stops it.
 func (m *Main) Run(ctx context.Context) error {
 	c := &m.Config
-	if c.Ack != "committed" && c.Ack != "applied" {
-		return fmt.Errorf("%w: --ack must be committed or applied", errUsage)
+	if err := c.check(); err != nil {
+		return err
 	}
 	if m.Logger == nil {
 		m.Logger = slog.Default()
