@@ -2,6 +2,7 @@ package agora
 
 import (
 	"context"
+	"time"
 )
 
 // Store is the durable home of everything: participants, conversations,
@@ -60,10 +61,32 @@ type Store interface {
 	// external ids. ENOTFOUND for an unknown or deleted conversation.
 	ConversationParticipants(ctx context.Context, cid string, fn func(Participant) error) error
 
+	// RememberAnswer keeps the answer to a creating request made with an
+	// Idempotency-Key until a.ExpiresAt, so that a retry gets it again on
+	// any node and after a restart. An unexpired answer already kept for
+	// the same key stays: the first answer wins. Expired answers are
+	// dropped on the way.
+	RememberAnswer(ctx context.Context, a IdempotentAnswer) error
+	// RememberedAnswer returns the answer kept for a participant's key on
+	// a target, or nil when there is none or it expired before now.
+	RememberedAnswer(ctx context.Context, participantID, target, key string, now time.Time) (*IdempotentAnswer, error)
+
 	// Ping checks that the store answers (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// IdempotentAnswer is the first successful answer to a creating request
+// made with an Idempotency-Key: the status, media type and body a retry
+// gets again instead of creating anew.
+type IdempotentAnswer struct {
+	// ParticipantID, Target (method and path) and Key identify the request.
+	ParticipantID, Target, Key string
+	Status                     int
+	ContentType                string
+	Body                       []byte
+	ExpiresAt                  time.Time
 }
 
 // ConversationSink receives a conversation's state from the store, row by

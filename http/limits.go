@@ -70,7 +70,12 @@ func (l *rateLimiter) expire(now time.Time) {
 
 // idempotency remembers the successful answers of creating POSTs by
 // (participant, Idempotency-Key), so that a retry returns the first answer
-// and creates nothing new.
+// and creates nothing new. The map serves this node's retries and makes
+// concurrent ones wait for the first; the store keeps each answer too,
+// written before it is sent, so that a retry after a restart or on another
+// node (a drain moves conversations) finds it. The answer is written after
+// the creation's commit, not with it: a crash between the two, before the
+// client got any answer, lets the retry create again.
 type idempotency struct {
 	ttl     time.Duration
 	mu      sync.Mutex
@@ -141,12 +146,23 @@ func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() 
 			e = &idemEntry{done: make(chan struct{}), expires: now.Add(im.ttl)}
 			im.entries[k] = e
 			im.mu.Unlock()
-			err := fn()
+			kept, err := s.rememberedAnswer(ctx, k, now)
+			if kept != nil {
+				// Answered before this node's memory: a restart, or another node.
+				e.ok, e.status, e.contentType, e.body, e.expires = true, kept.Status, kept.ContentType, kept.Body, kept.ExpiresAt
+				close(e.done)
+				replay(ctx, e)
+				return nil
+			}
+			if err == nil {
+				err = fn()
+			}
 			status := ctx.Response.StatusCode()
 			if err == nil && status >= 200 && status < 300 {
 				e.ok, e.status = true, status
 				e.contentType = string(ctx.Response.Header.ContentType())
 				e.body = append([]byte(nil), ctx.Response.Body()...)
+				s.rememberAnswer(ctx, k, e)
 			} else {
 				im.mu.Lock()
 				delete(im.entries, k) // a failure is not remembered: the retry runs again
@@ -164,10 +180,52 @@ func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() 
 		if !e.ok {
 			continue
 		}
-		ctx.Response.Header.SetContentType(e.contentType)
-		ctx.Response.Header.Set("Idempotent-Replayed", "true")
-		ctx.SetStatusCode(e.status)
-		ctx.SetBody(e.body)
+		replay(ctx, e)
 		return nil
+	}
+}
+
+// storeWait bounds the store's answer to an idempotency look-up or write.
+const storeWait = 5 * time.Second
+
+// replay answers with a remembered answer.
+func replay(ctx *fasthttp.RequestCtx, e *idemEntry) {
+	ctx.Response.Header.SetContentType(e.contentType)
+	ctx.Response.Header.Set("Idempotent-Replayed", "true")
+	ctx.SetStatusCode(e.status)
+	ctx.SetBody(e.body)
+}
+
+// rememberedAnswer looks a key up in the store: nil when it holds no
+// answer, or there is no store (tests).
+func (s *Server) rememberedAnswer(ctx *fasthttp.RequestCtx, k idemKey, now time.Time) (*agora.IdempotentAnswer, error) {
+	if s.store == nil {
+		return nil, nil
+	}
+	sctx, cancel := timeoutContext(storeWait)
+	defer cancel()
+	a, err := s.store.RememberedAnswer(sctx, k.participant, k.target, k.key, now)
+	if err != nil {
+		s.log.Error("reading a remembered answer failed", "err", err)
+		return nil, agora.Unavailable(time.Second, "The store is not answering; try again shortly.")
+	}
+	return a, nil
+}
+
+// rememberAnswer keeps e's answer in the store before it is sent. A failure
+// is logged, not answered: the creation is committed, and the answer stays
+// in this node's memory.
+func (s *Server) rememberAnswer(ctx *fasthttp.RequestCtx, k idemKey, e *idemEntry) {
+	if s.store == nil {
+		return
+	}
+	sctx, cancel := timeoutContext(storeWait)
+	defer cancel()
+	err := s.store.RememberAnswer(sctx, agora.IdempotentAnswer{
+		ParticipantID: k.participant, Target: k.target, Key: k.key,
+		Status: e.status, ContentType: e.contentType, Body: e.body, ExpiresAt: e.expires,
+	})
+	if err != nil {
+		s.log.Error("remembering an idempotent answer failed", "err", err)
 	}
 }

@@ -1714,9 +1714,25 @@ func TestE2ERestart(t *testing.T) {
 		t.Fatalf("odd title %q", odd.Title)
 	}
 
+	// Creations with an Idempotency-Key: their retries after the restart
+	// get the first answers and create nothing.
+	keyedConv := ts.createConversation(t, author, map[string]any{"title": "keyed", "is_indexed": false})
+	keyed := []request{
+		{method: "POST", path: opinionsPath(keyedConv.ID), token: voter, body: map[string]string{"text": "sent twice"},
+			header: map[string]string{"Idempotency-Key": "restart-opinion"}},
+		{method: "POST", path: "/v1/conversations", token: author, body: map[string]any{"title": "sent twice", "is_indexed": false},
+			header: map[string]string{"Idempotency-Key": "restart-conversation"}},
+	}
+	var firstAnswers []*response
+	for _, rq := range keyed {
+		r := ts.send(t, rq)
+		requireStatus(t, r, http.StatusCreated)
+		firstAnswers = append(firstAnswers, r)
+	}
+
 	snapshot := func() map[string]string {
 		s := map[string]string{}
-		for _, cid := range []string{open.ID, locked.ID, odd.ID} {
+		for _, cid := range []string{open.ID, locked.ID, odd.ID, keyedConv.ID} {
 			s["GET "+cid] = string(ts.do(t, "GET", convPath(cid), "", nil).Body)
 			s["state "+cid] = fmt.Sprint(func() []int {
 				st := expect[actorStateJSON](t, ts.do(t, "GET", "/admin/conversations/"+cid+"/state", testAdminToken, nil), http.StatusOK)
@@ -1768,6 +1784,15 @@ func TestE2ERestart(t *testing.T) {
 	}
 	requireProblem(t, ts.do(t, "PUT", votePath(locked.ID, lo.ID), author, map[string]string{"vote": "agree"}), 423, "conversation_locked")
 	requireProblem(t, ts.do(t, "PUT", votePath(open.ID, seeds[0].ID), author, map[string]string{"vote": "agree"}), 409, "opinion_moderated")
+	for i, rq := range keyed {
+		r := ts.send(t, rq)
+		if r.Status != firstAnswers[i].Status || !bytes.Equal(r.Body, firstAnswers[i].Body) || r.Header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("%s retried after the restart: %s (replayed %q), want the first answer %s", rq.path, r, r.Header.Get("Idempotent-Replayed"), firstAnswers[i])
+		}
+	}
+	if c := ts.conversation(t, keyedConv.ID); c.OpinionCount != 1 {
+		t.Errorf("the keyed opinion's retry after the restart: %d opinions, want 1", c.OpinionCount)
+	}
 	if c := ts.conversation(t, locked.ID); c.AuthorID != authorID || !c.Locked || c.Lock.Reason != "spam" {
 		t.Fatalf("the locked conversation after the restart: %+v", c)
 	}
