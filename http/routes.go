@@ -87,6 +87,9 @@ func (s *Server) routes() *router.Router {
 	r.POST(cluster.ForwardPath, s.forwarded)
 	r.GET("/healthz", s.handle(authNone, false, s.healthz))
 	r.GET("/readyz", s.handle(authNone, false, s.readyz))
+	// Load balancers probe with HEAD too (fasthttp sends no body for it).
+	r.HEAD("/healthz", s.handle(authNone, false, s.healthz))
+	r.HEAD("/readyz", s.handle(authNone, false, s.readyz))
 	r.GET("/openapi.yaml", s.handle(authNone, false, s.openapi))
 	r.GET("/metrics", s.handle(authNone, false, s.metrics))
 	return r

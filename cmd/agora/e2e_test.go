@@ -1427,6 +1427,10 @@ func TestE2EOperations(t *testing.T) {
 	for _, path := range []string{"/healthz", "/readyz"} {
 		t.Run(path+" answers 200", func(t *testing.T) {
 			requireStatus(t, ts.do(t, "GET", path, "", nil), http.StatusOK)
+			// Load balancers probe with HEAD: the same answer without a body.
+			if r := ts.do(t, "HEAD", path, "", nil); r.Status != http.StatusOK || len(r.Body) != 0 {
+				t.Fatalf("HEAD %s: %s", path, r)
+			}
 		})
 	}
 	t.Run("/openapi.yaml serves the specification", func(t *testing.T) {
