@@ -93,6 +93,22 @@ func analyzeDir(dir string) (*analyzed, error) {
 	done := time.Now()
 	res.ConversationID = filepath.Base(filepath.Clean(dir))
 	res.ComputedAt = done.UTC().Truncate(time.Microsecond)
+	// The votes on moderated-out comments are zeroed columns of the math,
+	// and the server, whose votes_included is its conversation's vote
+	// count, leaves them out: count as it does, so that both report the
+	// same number for one export.
+	out := map[int]bool{}
+	for _, c := range ex.Comments {
+		if c.ModeratedOut() && !c.IsMeta {
+			out[c.CommentID] = true
+		}
+	}
+	res.VotesIncluded = 0
+	for _, v := range ex.Votes {
+		if !out[v.CommentID] {
+			res.VotesIncluded++
+		}
+	}
 	a := &analyzed{dir: dir, export: ex, result: res, load: loaded.Sub(start), math: done.Sub(loaded),
 		comments: make(map[string]polis.Comment, len(ex.Comments))}
 	for _, c := range ex.Comments {
@@ -183,8 +199,8 @@ func (a *analyzed) summary(w io.Writer) {
 			modOut++
 		}
 	}
-	fmt.Fprintf(w, "%s: %d voters, %d comments (%d moderated out, %d meta), %d votes from %s\n",
-		r.ConversationID, r.ParticipantsTotal, len(ex.Comments), modOut, meta, r.VotesIncluded, ex.VotesSource)
+	fmt.Fprintf(w, "%s: %d voters, %d comments (%d moderated out, %d meta), %d votes from %s (%d on comments not moderated out)\n",
+		r.ConversationID, r.ParticipantsTotal, len(ex.Comments), modOut, meta, len(ex.Votes), ex.VotesSource, r.VotesIncluded)
 	sizes := make([]string, len(r.Clusters))
 	for i, c := range r.Clusters {
 		sizes[i] = fmt.Sprintf("%d: %d", c.ID, c.Size)

@@ -221,6 +221,9 @@ func requireSameAnalysis(tb testing.TB, got, want *polismath.Result) {
 	if got.K != want.K || got.Status != want.Status {
 		fail("k %d (%s), want %d (%s)", got.K, got.Status, want.K, want.Status)
 	}
+	if got.VotesIncluded != want.VotesIncluded {
+		fail("votes_included %d, want %d", got.VotesIncluded, want.VotesIncluded)
+	}
 	if got.ParticipantsTotal != want.ParticipantsTotal || got.ParticipantsClustered != want.ParticipantsClustered {
 		fail("participants total/clustered %d/%d, want %d/%d", got.ParticipantsTotal, got.ParticipantsClustered,
 			want.ParticipantsTotal, want.ParticipantsClustered)
