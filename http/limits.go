@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 
@@ -125,8 +126,10 @@ func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() 
 	if raw == nil {
 		return fn()
 	}
-	if len(raw) == 0 || len(raw) > 64 {
-		return agora.Errorf(agora.EINVALID, "Idempotency-Key must have 1 to 64 characters.")
+	// Characters as api.md counts them everywhere: code points of valid
+	// UTF-8 (a header is bytes; a key of other bytes is refused).
+	if n := utf8.RuneCount(raw); n == 0 || n > 64 || !utf8.Valid(raw) {
+		return agora.Errorf(agora.EINVALID, "Idempotency-Key must have 1 to 64 characters of UTF-8.")
 	}
 	k := idemKey{participant: c.ParticipantID, target: string(ctx.Method()) + " " + string(ctx.Path()), key: string(raw)}
 	im := s.idem

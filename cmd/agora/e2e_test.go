@@ -1478,10 +1478,10 @@ func TestE2EProtocol(t *testing.T) {
 			{"PATCH", "/v1/conversations", []string{"GET", "POST"}},
 			{"PUT", convPath(c.ID), []string{"GET", "DELETE"}},
 			{"POST", votePath(c.ID, "someOpinion"), []string{"PUT", "DELETE"}},
-			{"DELETE", "/healthz", []string{"GET"}},
+			{"DELETE", "/healthz", []string{"GET", "HEAD"}},
 			{"GET", "/v1/participants", []string{"POST"}},
 			{"OPTIONS", "/v1/conversations", []string{"GET", "POST"}},
-			{"HEAD", "/healthz", []string{"GET"}},
+			{"HEAD", "/v1/conversations", []string{"GET", "POST"}}, // HEAD: the probes only
 		} {
 			r := ts.do(t, tc.method, tc.path, token, nil)
 			if tc.method == "HEAD" {
@@ -1635,10 +1635,15 @@ func TestE2EProtocol(t *testing.T) {
 				header: map[string]string{"Idempotency-Key": strings.Repeat("k", 65)}})
 			requireProblem(t, r, 400, "invalid_input")
 		}
-		r := ts.send(t, request{method: "POST", path: opinionsPath(c.ID), token: token, body: map[string]string{"text": "x"},
-			header: map[string]string{"Idempotency-Key": strings.Repeat("k", 64)}})
-		requireStatus(t, r, http.StatusCreated)
-		ts.requireCounters(t, c.ID, counts{before.OpinionCount + 1, before.VoteCount + 1, before.ParticipantCount})
+		requireProblem(t, ts.send(t, request{method: "POST", path: opinionsPath(c.ID), token: token, body: map[string]string{"text": "x"},
+			header: map[string]string{"Idempotency-Key": strings.Repeat("é", 65)}}), 400, "invalid_input")
+		// Characters, not bytes: 64 two-byte characters are a valid key.
+		for _, key := range []string{strings.Repeat("k", 64), strings.Repeat("é", 64)} {
+			r := ts.send(t, request{method: "POST", path: opinionsPath(c.ID), token: token, body: map[string]string{"text": "x"},
+				header: map[string]string{"Idempotency-Key": key}})
+			requireStatus(t, r, http.StatusCreated)
+		}
+		ts.requireCounters(t, c.ID, counts{before.OpinionCount + 2, before.VoteCount + 2, before.ParticipantCount})
 	})
 }
 
