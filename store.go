@@ -61,6 +61,10 @@ type Store interface {
 	// external ids. ENOTFOUND for an unknown or deleted conversation.
 	ConversationParticipants(ctx context.Context, cid string, fn func(Participant) error) error
 
+	// ConversationExists reports whether a conversation exists and is not
+	// deleted, without loading it.
+	ConversationExists(ctx context.Context, id string) (bool, error)
+
 	// RememberAnswer keeps the answer to a creating request made with an
 	// Idempotency-Key until a.ExpiresAt, so that a retry gets it again on
 	// any node and after a restart. An unexpired answer already kept for

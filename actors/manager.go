@@ -418,12 +418,19 @@ func (m *Manager) sweep() {
 	}
 }
 
-// Passivate implements agora.ConversationService.
+// Passivate implements agora.ConversationService. A conversation that is
+// not live here has nothing to passivate; ENOTFOUND when it does not exist.
 func (m *Manager) Passivate(ctx context.Context, cid string) error {
 	m.mu.Lock()
 	h := m.actors[cid]
 	if h == nil {
 		m.mu.Unlock()
+		switch ok, err := m.store.ConversationExists(ctx, cid); {
+		case err != nil:
+			return agora.Unavailable(time.Second, "The store is not answering; try again shortly.")
+		case !ok:
+			return agora.Errorf(agora.ENOTFOUND, "Conversation %s not found.", cid)
+		}
 		return nil
 	}
 	already := h.stopping

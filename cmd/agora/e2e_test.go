@@ -1341,6 +1341,9 @@ func TestE2EAdmin(t *testing.T) {
 		before := ts.conversation(t, c.ID)
 		r := ts.do(t, "POST", "/admin/conversations/"+c.ID+"/passivate", testAdminToken, nil)
 		requireStatus(t, r, http.StatusNoContent)
+		// Passivating what is not live does nothing; what does not exist is 404.
+		requireStatus(t, ts.do(t, "POST", "/admin/conversations/"+c.ID+"/passivate", testAdminToken, nil), http.StatusNoContent)
+		requireProblem(t, ts.do(t, "POST", "/admin/conversations/unknownConv/passivate", testAdminToken, nil), 404, "not_found")
 		list := expect[struct {
 			Actors []actorStateJSON `json:"actors"`
 		}](t, ts.do(t, "GET", "/admin/actors", testAdminToken, nil), http.StatusOK)

@@ -316,3 +316,13 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// ConversationExists implements agora.Store.
+func (db *DB) ConversationExists(ctx context.Context, id string) (bool, error) {
+	var one int
+	err := db.pool.QueryRow(ctx, `SELECT 1 FROM conversations WHERE id = $1 AND deleted_at IS NULL`, id).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, storeError(err, "look up "+id)
+}

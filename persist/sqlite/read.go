@@ -279,3 +279,13 @@ func scanParticipant(row *sql.Row, notFound string) (*agora.Participant, error) 
 	p.Role, p.CreatedAt, p.ExternalID = agora.Role(role), fromMicros(created), external.String
 	return &p, nil
 }
+
+// ConversationExists implements agora.Store.
+func (db *DB) ConversationExists(ctx context.Context, id string) (bool, error) {
+	var one int
+	err := db.read.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ? AND deleted_at IS NULL`, id).Scan(&one)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	return err == nil, storeError(err, "look up "+id)
+}

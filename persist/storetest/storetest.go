@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) agora.Store) {
 	t.Run("Fencing", func(t *testing.T) { testFencing(t, open) })
 	t.Run("Import", func(t *testing.T) { testImport(t, open) })
 	t.Run("IdempotentAnswers", func(t *testing.T) { testIdempotentAnswers(t, open) })
+	t.Run("ConversationExists", func(t *testing.T) { testConversationExists(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		s := open(t)
 		if err := s.Ping(context.Background()); err != nil {
