@@ -409,7 +409,7 @@ func TestMathSortsWithOpinionsNewerThanTheAnalysis(t *testing.T) {
 				if pages > 10 {
 					t.Fatalf("%s, limit %d: the cursor does not advance", sort, limit)
 				}
-				v, _, err := s.pageByAnalysis(q)
+				v, _, err := s.pageByAnalysis(q, time.Now())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -426,6 +426,100 @@ func TestMathSortsWithOpinionsNewerThanTheAnalysis(t *testing.T) {
 				t.Fatalf("%s, limit %d: %v, want %v", sort, limit, got, ids)
 			}
 		}
+	}
+}
+
+// TestMathSortCursorsKeepTheirOrder walks a math sort while new analyses
+// reorder the opinions and new ones arrive: the walk lists the order of its
+// first page, each opinion once, whatever lands meanwhile; a cursor whose
+// pin has gone continues in the current order; an unknown group is 400.
+func TestMathSortCursorsKeepTheirOrder(t *testing.T) {
+	s := &conversation{opinionByID: map[string]int32{}}
+	add := func(id string) {
+		s.opinions = append(s.opinions, &opinionState{Opinion: agora.Opinion{ID: id, Seq: len(s.opinions), Status: agora.StatusVisible}})
+		s.opinionByID[id] = int32(len(s.opinions) - 1)
+	}
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, fmt.Sprint("o", i))
+		add(ids[i])
+	}
+	analysed := func(priority func(i int) float64) *analysis {
+		res := &polismath.Result{}
+		for i, id := range ids {
+			res.Opinions = append(res.Opinions, polismath.Opinion{OpinionID: id, Priority: priority(i), Extremity: priority(i)})
+		}
+		return &analysis{seqLimit: len(s.opinions), res: res, bySeq: indexBySeq(res.Opinions, ids),
+			representatives: map[int][]string{0: {"o1", "o2"}}}
+	}
+	first := analysed(func(i int) float64 { return float64(i) })   // o29 first
+	second := analysed(func(i int) float64 { return float64(-i) }) // o0 first
+	now := time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)
+	page := func(q agora.OpinionQuery) *agora.OpinionPage {
+		t.Helper()
+		v, _, err := s.pageByAnalysis(q, now)
+		if err != nil {
+			t.Fatalf("%+v: %v", q, err)
+		}
+		return v.(*agora.OpinionPage)
+	}
+	for _, sort := range []agora.OpinionSort{agora.SortOpinionsDiscover, agora.SortOpinionsDivisive} {
+		s.an = first
+		var want []string // the order as the walk begins, in one page
+		for _, it := range page(agora.OpinionQuery{Sort: sort, Limit: 100}).Items {
+			want = append(want, it.ID)
+		}
+		q := agora.OpinionQuery{Sort: sort, Limit: 7}
+		var got []string
+		for n := 0; ; n++ {
+			p := page(q)
+			for _, it := range p.Items {
+				got = append(got, it.ID)
+			}
+			if p.NextCursor == nil {
+				break
+			}
+			q.Cursor = *p.NextCursor
+			// Between pages: a new analysis in the reverse order, and a
+			// new opinion (which the walk, begun before it, does not list).
+			if n == 1 {
+				s.an = second
+				add(fmt.Sprint("late-", sort))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s across a new analysis: %v, want %v", sort, got, want)
+		}
+	}
+
+	// A cursor whose pin expired continues at its offset in the current order.
+	s.an = first
+	p := page(agora.OpinionQuery{Sort: agora.SortOpinionsDivisive, Limit: 5})
+	s.an = second
+	now = now.Add(pinTTL + time.Second)
+	cur, _ := second.order(agora.SortOpinionsDivisive)
+	if rest := page(agora.OpinionQuery{Sort: agora.SortOpinionsDivisive, Limit: 5, Cursor: *p.NextCursor}); rest.Items[0].ID != cur[5] {
+		t.Errorf("after the pin expired the walk goes on at %s, want %s (the current order's sixth)", rest.Items[0].ID, cur[5])
+	}
+	// At most maxPins pins are held.
+	for range 3 * maxPins {
+		page(agora.OpinionQuery{Sort: agora.SortOpinionsDiscover, Limit: 1})
+	}
+	if len(s.pins) > maxPins {
+		t.Errorf("%d pins held", len(s.pins))
+	}
+
+	for _, q := range []agora.OpinionQuery{
+		{Sort: agora.SortOpinionsCluster, Cluster: 3, Limit: 5},
+		{Sort: agora.SortOpinionsDiscover, Limit: 5, Cursor: encodeCursor('s', 3)},
+		{Sort: agora.SortOpinionsDiscover, Limit: 5, Cursor: "p-garbage"},
+	} {
+		if _, _, err := s.pageByAnalysis(q, now); agora.ErrorCode(err) != agora.EINVALID {
+			t.Errorf("%+v: %v, want invalid_input", q, err)
+		}
+	}
+	if p := page(agora.OpinionQuery{Sort: agora.SortOpinionsCluster, Cluster: 0, Limit: 5}); len(p.Items) != 2 {
+		t.Errorf("group 0: %d opinions, want 2", len(p.Items))
 	}
 }
 

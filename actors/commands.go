@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/agora-dev/agora"
@@ -181,7 +182,7 @@ type listOpinions struct {
 }
 
 func (listOpinions) writes() int { return 0 }
-func (c listOpinions) apply(s *conversation, _ time.Time) (any, []agora.Event, error) {
+func (c listOpinions) apply(s *conversation, now time.Time) (any, []agora.Event, error) {
 	if err := s.live(); err != nil {
 		return nil, nil, err
 	}
@@ -199,7 +200,7 @@ func (c listOpinions) apply(s *conversation, _ time.Time) (any, []agora.Event, e
 		}
 		return s.pageBySeq(c.q, func(o *opinionState) bool { return !o.Deleted && o.Status == agora.StatusHidden })
 	}
-	return s.pageByAnalysis(c.q)
+	return s.pageByAnalysis(c.q, now)
 }
 
 // pageBySeq pages the opinions that keep accepts, newest first; the cursor
@@ -230,10 +231,62 @@ func (s *conversation) pageBySeq(q agora.OpinionQuery, keep func(*opinionState) 
 }
 
 // pageByAnalysis pages the visible opinions in an order of the latest
-// analysis; the cursor is an offset into that order. Opinions newer than
-// the analysis come first in discover (they have the priority of an unseen
-// statement, which is high) and last in the other orders.
-func (s *conversation) pageByAnalysis(q agora.OpinionQuery) (any, []agora.Event, error) {
+// analysis. Opinions newer than the analysis come first in discover (they
+// have the priority of an unseen statement, which is high) and last in the
+// other orders.
+//
+// A new analysis lands every MathInterval while people vote, and reorders:
+// a cursor that were an offset into whichever order is current would list
+// some opinions twice and skip others. So a page that has a next one pins
+// its order (pins), and the cursor names the pin and the offset in it: the
+// walk reads one order from its first page to its last, as of that page.
+// (An opinion moderated or deleted since is left out; one created since is
+// not in it.) A cursor whose pin has gone (evicted, expired, or the actor
+// restarted) continues at its offset in the current order.
+func (s *conversation) pageByAnalysis(q agora.OpinionQuery, now time.Time) (any, []agora.Event, error) {
+	offset := 0
+	var pinned *pin
+	if q.Cursor != "" {
+		id, n, err := decodePinCursor(q.Cursor)
+		if err != nil {
+			return nil, nil, err
+		}
+		offset, pinned = n, s.pins.find(id, now)
+	}
+	var ids orderParts
+	if pinned != nil {
+		ids = pinned.parts
+	} else {
+		var err error
+		if ids, err = s.analysisOrder(q); err != nil {
+			return nil, nil, err
+		}
+	}
+	page := &agora.OpinionPage{Items: []agora.OpinionView{}}
+	for i := offset; ; i++ {
+		id, ok := ids.at(i)
+		if !ok {
+			break
+		}
+		o, ok := s.opinionByID[id]
+		if !ok || !s.opinions[o].counted() {
+			continue
+		}
+		if len(page.Items) == q.Limit {
+			if pinned == nil {
+				pinned = s.pins.add(ids, now)
+			}
+			cur := encodePinCursor(pinned.id, i)
+			page.NextCursor = &cur
+			break
+		}
+		page.Items = append(page.Items, *s.view(s.opinions[o]))
+	}
+	return page, nil, nil
+}
+
+// analysisOrder returns the current order of a math sort.
+func (s *conversation) analysisOrder(q agora.OpinionQuery) (orderParts, error) {
 	var ids orderParts
 	an := s.an
 	switch q.Sort {
@@ -242,9 +295,17 @@ func (s *conversation) pageByAnalysis(q agora.OpinionQuery) (any, []agora.Event,
 			ids = orderParts{an.consensus}
 		}
 	case agora.SortOpinionsCluster:
+		reps, ok := []string(nil), false
 		if an != nil {
-			ids = orderParts{an.representatives[q.Cluster]}
+			reps, ok = an.representatives[q.Cluster]
 		}
+		if !ok {
+			// An id the client holds from an older analysis, or made up:
+			// not an empty list, which a group without representative
+			// opinions would give.
+			return nil, agora.Errorf(agora.EINVALID, "The analysis has no group %d; read the analysis for its groups.", q.Cluster)
+		}
+		ids = orderParts{reps}
 	case agora.SortOpinionsDiscover, agora.SortOpinionsConsensus, agora.SortOpinionsDivisive:
 		var fresh []string
 		limit := 0
@@ -272,34 +333,80 @@ func (s *conversation) pageByAnalysis(q agora.OpinionQuery) (any, []agora.Event,
 			ids = orderParts{analysed, fresh}
 		}
 	default:
-		return nil, nil, agora.Errorf(agora.EINVALID, "Unknown sort %q.", q.Sort)
+		return nil, agora.Errorf(agora.EINVALID, "Unknown sort %q.", q.Sort)
 	}
-	offset := 0
-	if q.Cursor != "" {
-		n, err := decodeCursor('o', q.Cursor)
-		if err != nil {
-			return nil, nil, err
+	return ids, nil
+}
+
+// pin is an order of a math sort held for the cursors that page through
+// it. Its parts are the analysis' immutable arrays (and the list of newer
+// opinions made for it), so a pin costs a reference, and keeps that array
+// alive until it goes: at most maxPins per conversation, for pinTTL.
+type pin struct {
+	id    uint64
+	parts orderParts
+	at    time.Time // last used
+}
+
+type pins []*pin
+
+const (
+	maxPins = 16
+	pinTTL  = 10 * time.Minute
+)
+
+// find returns the live pin id, nil when there is none.
+func (ps *pins) find(id uint64, now time.Time) *pin {
+	for _, p := range *ps {
+		if p.id == id && now.Sub(p.at) < pinTTL {
+			p.at = now
+			return p
 		}
-		offset = n
 	}
-	page := &agora.OpinionPage{Items: []agora.OpinionView{}}
-	for i := offset; ; i++ {
-		id, ok := ids.at(i)
-		if !ok {
-			break
-		}
-		o, ok := s.opinionByID[id]
-		if !ok || !s.opinions[o].counted() {
-			continue
-		}
-		if len(page.Items) == q.Limit {
-			cur := encodeCursor('o', i)
-			page.NextCursor = &cur
-			break
-		}
-		page.Items = append(page.Items, *s.view(s.opinions[o]))
+	return nil
+}
+
+// add pins parts, replacing the least recently used pin when maxPins are
+// held. Ids are random, so that a cursor of an earlier incarnation of the
+// conversation names no pin of this one.
+func (ps *pins) add(parts orderParts, now time.Time) *pin {
+	p := &pin{id: rand.Uint64(), parts: parts, at: now}
+	if len(*ps) < maxPins {
+		*ps = append(*ps, p)
+		return p
 	}
-	return page, nil, nil
+	oldest := 0
+	for i, q := range *ps {
+		if q.at.Before((*ps)[oldest].at) {
+			oldest = i
+		}
+	}
+	(*ps)[oldest] = p
+	return p
+}
+
+// encodePinCursor is a math sort's cursor: a pin and the offset in it.
+func encodePinCursor(id uint64, offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("p" + strconv.FormatUint(id, 36) + "." + strconv.Itoa(offset)))
+}
+
+// decodePinCursor reads a math sort's cursor. The offsets of the cursors
+// made before the pins ('o') read as offsets into the current order.
+func decodePinCursor(c string) (uint64, int, error) {
+	if n, err := decodeCursor('o', c); err == nil {
+		return 0, n, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil && len(b) > 1 && b[0] == 'p' {
+		if id, off, ok := strings.Cut(string(b[1:]), "."); ok {
+			pid, err1 := strconv.ParseUint(id, 36, 64)
+			n, err2 := strconv.Atoi(off)
+			if err1 == nil && err2 == nil && n >= 0 {
+				return pid, n, nil
+			}
+		}
+	}
+	return 0, 0, agora.Errorf(agora.EINVALID, "Malformed cursor.")
 }
 
 // orderParts is an order of opinion ids made of consecutive parts, read by

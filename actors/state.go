@@ -19,6 +19,7 @@ type conversation struct {
 
 	opinions    []*opinionState // indexed by Seq
 	opinionByID map[string]int32
+	pins        pins // the orders math-sort cursors page through (pageByAnalysis)
 	// Columns of the opinions by Seq, kept beside s.opinions so that the
 	// passes over every opinion (the math's snapshot, the rebuild of the
 	// routing tree) read contiguous memory, not one heap object per

@@ -109,5 +109,7 @@ func TestE2EAnalysis(t *testing.T) {
 			requireStatus(t, ts.do(t, "GET", opinionsPath(conv.ID)+"?sort="+q, "", nil), http.StatusOK)
 		}
 		requireProblem(t, ts.do(t, "GET", opinionsPath(conv.ID)+"?sort=cluster&cluster=-1", "", nil), http.StatusBadRequest, "invalid_input")
+		// A group the analysis does not have is not an empty list.
+		requireProblem(t, ts.do(t, "GET", opinionsPath(conv.ID)+"?sort=cluster&cluster=99", "", nil), http.StatusBadRequest, "invalid_input")
 	})
 }
