@@ -236,7 +236,7 @@ func (s *conversation) pageBySeq(q agora.OpinionQuery, keep func(*opinionState) 
 // other orders.
 //
 // A new analysis lands every MathInterval while people vote, and reorders:
-// a cursor that were an offset into whichever order is current would list
+// a cursor that was an offset into whichever order is current would list
 // some opinions twice and skip others. So a page that has a next one pins
 // its order (pins), and the cursor names the pin and the offset in it: the
 // walk reads one order from its first page to its last, as of that page.

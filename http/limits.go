@@ -149,7 +149,7 @@ func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() 
 			e = &idemEntry{done: make(chan struct{}), expires: now.Add(im.ttl)}
 			im.entries[k] = e
 			im.mu.Unlock()
-			kept, err := s.rememberedAnswer(ctx, k, now)
+			kept, err := s.rememberedAnswer(k, now)
 			if kept != nil {
 				// Answered before this node's memory: a restart, or another node.
 				e.ok, e.status, e.contentType, e.body, e.expires = true, kept.Status, kept.ContentType, kept.Body, kept.ExpiresAt
@@ -165,7 +165,7 @@ func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() 
 				e.ok, e.status = true, status
 				e.contentType = string(ctx.Response.Header.ContentType())
 				e.body = append([]byte(nil), ctx.Response.Body()...)
-				s.rememberAnswer(ctx, k, e)
+				s.rememberAnswer(k, e)
 			} else {
 				im.mu.Lock()
 				delete(im.entries, k) // a failure is not remembered: the retry runs again
@@ -201,7 +201,7 @@ func replay(ctx *fasthttp.RequestCtx, e *idemEntry) {
 
 // rememberedAnswer looks a key up in the store: nil when it holds no
 // answer, or there is no store (tests).
-func (s *Server) rememberedAnswer(ctx *fasthttp.RequestCtx, k idemKey, now time.Time) (*agora.IdempotentAnswer, error) {
+func (s *Server) rememberedAnswer(k idemKey, now time.Time) (*agora.IdempotentAnswer, error) {
 	if s.store == nil {
 		return nil, nil
 	}
@@ -218,7 +218,7 @@ func (s *Server) rememberedAnswer(ctx *fasthttp.RequestCtx, k idemKey, now time.
 // rememberAnswer keeps e's answer in the store before it is sent. A failure
 // is logged, not answered: the creation is committed, and the answer stays
 // in this node's memory.
-func (s *Server) rememberAnswer(ctx *fasthttp.RequestCtx, k idemKey, e *idemEntry) {
+func (s *Server) rememberAnswer(k idemKey, e *idemEntry) {
 	if s.store == nil {
 		return
 	}
