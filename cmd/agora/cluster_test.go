@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -527,5 +528,69 @@ func TestClusterLiveUpdates(t *testing.T) {
 	id = post(relay, "after the move")
 	if e, _ := r.next("opinion"); e.data["id"] != id {
 		t.Fatalf("opinion event after the move: %+v, want %s", e, id)
+	}
+}
+
+// TestClusterIdempotencyAcrossNodes posts an opinion with an Idempotency-Key
+// through a node that does not own the conversation, kills the owner, and
+// retries through the third node once another owns it: the retry replays
+// the first answer, and the conversation has one such opinion.
+func TestClusterIdempotencyAcrossNodes(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	f := tc.fixture(1, 1, 1)
+	cid, token := f.convs[0], f.voters[0].token
+	var st struct{ Owner string }
+	if code, err := call(tc.client, "GET", tc.url(tc.nodes[0], "/admin/conversations/"+cid+"/state"), clusterAdmin, nil, &st); err != nil || code != 200 {
+		t.Fatalf("state: %d %v", code, err)
+	}
+	var owner *clusterNode
+	var others []*clusterNode
+	for _, nd := range tc.nodes {
+		if nd.name == st.Owner {
+			owner = nd
+		} else {
+			others = append(others, nd)
+		}
+	}
+	if owner == nil || len(others) != 2 {
+		t.Fatalf("owner %q is not one node of the cluster", st.Owner)
+	}
+	post := func(nd *clusterNode) (int, http.Header, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", tc.url(nd, "/v1/conversations/"+cid+"/opinions"), strings.NewReader(`{"text":"posted once"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Idempotency-Key", "across-nodes")
+		resp, err := tc.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, b
+	}
+	code, _, first := post(others[0])
+	if code != 201 {
+		t.Fatalf("first post through %s: %d %s", others[0].name, code, first)
+	}
+	owner.cmd.Process.Kill()
+	owner.cmd.Wait()
+	tc.waitServing(others...)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		code, h, body := post(others[1])
+		if code == 503 && time.Now().Before(deadline) { // the conversation is moving
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if code != 201 || h.Get("Idempotent-Replayed") != "true" || !bytes.Equal(body, first) {
+			t.Fatalf("retry through %s after the owner died: %d (replayed %q) %s, want the first answer %s", others[1].name, code, h.Get("Idempotent-Replayed"), body, first)
+		}
+		break
+	}
+	var conv struct {
+		OpinionCount int `json:"opinion_count"`
+	}
+	if code, err := call(tc.client, "GET", tc.url(others[1], "/v1/conversations/"+cid), "", nil, &conv); err != nil || code != 200 || conv.OpinionCount != 2 {
+		t.Fatalf("conversation after the retry: %d %v, %d opinions, want 2 (the seed and the one post)", code, err, conv.OpinionCount)
 	}
 }
