@@ -100,10 +100,12 @@ func streamHeaders(ctx *fasthttp.RequestCtx) {
 
 // proxyStream relays the stream of a conversation another node owns: the
 // owner's events arrive through one HTTP connection and are copied as they
-// come. When the owner changes, the owner ends the stream and the client
-// resumes through any node, with a reset if the new owner lacks what it
-// missed.
-func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, owner cluster.Member) {
+// come. When the owner changes, the stream ends and the client resumes
+// through any node, with a reset if the new owner lacks what it missed. A
+// graceful owner ends it itself; for one that died or froze, the relay
+// checks every relayCheck that the owner is still the cluster's, since a
+// frozen owner's connection stays open and silent.
+func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, cid string, owner cluster.Member) {
 	req, _ := http.NewRequest(http.MethodGet, "http://"+owner.HTTPAddr+string(ctx.RequestURI()), nil)
 	if id := ctx.Request.Header.Peek("Last-Event-ID"); id != nil {
 		req.Header.Set("Last-Event-ID", string(id))
@@ -129,10 +131,25 @@ func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, owner cluster.Member) {
 	streamHeaders(ctx)
 	stop, conn := s.stopStreams, ctx.Conn()
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		done := make(chan struct{})
 		defer resp.Body.Close()
+		defer close(done)
 		go func() {
-			<-stop
-			resp.Body.Close()
+			tick := time.NewTicker(relayCheck)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-stop:
+				case <-tick.C:
+					if o, ok := s.cfg.Cluster.Owner(cid); ok && o.Name == owner.Name {
+						continue
+					}
+				}
+				resp.Body.Close() // ends the copy below
+				return
+			}
 		}()
 		buf := make([]byte, 32<<10)
 		for {
@@ -150,8 +167,15 @@ func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, owner cluster.Member) {
 	})
 }
 
-// streamClient has no timeout: a stream lasts as long as its client.
-var streamClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+// relayCheck is how often a relayed stream checks that its owner still
+// owns the conversation.
+const relayCheck = 500 * time.Millisecond
+
+// streamClient has no timeout: a stream lasts as long as its client. It
+// keeps no connection once its stream ends: streams are long, so reusing
+// one saves little, and pooled ones held two goroutines each until the
+// owner closed them.
+var streamClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
 // OpenStreams returns the number of open live-update streams.
 func (s *Server) OpenStreams() int64 { return s.streams.Load() }

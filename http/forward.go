@@ -35,7 +35,7 @@ func (s *Server) forwardIfRemote(ctx *fasthttp.RequestCtx) bool {
 		return false
 	}
 	if route, _ := ctx.UserValue(router.MatchedRoutePathParam).(string); route == eventsRoute {
-		s.proxyStream(ctx, owner)
+		s.proxyStream(ctx, cid, owner)
 		return true
 	}
 	hops, _ := ctx.UserValue(hopsKey).(int)

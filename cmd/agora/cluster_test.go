@@ -436,6 +436,27 @@ func TestClusterRestartedNodeRejoins(t *testing.T) {
 	}
 }
 
+// ownerOf returns the node that owns a conversation, as the admin API
+// says, and the others in node order.
+func (tc *testCluster) ownerOf(cid string) (owner *clusterNode, others []*clusterNode) {
+	tc.t.Helper()
+	var st struct{ Owner string }
+	if code, err := call(tc.client, "GET", tc.url(tc.nodes[0], "/admin/conversations/"+cid+"/state"), clusterAdmin, nil, &st); err != nil || code != 200 {
+		tc.t.Fatalf("state of %s: %d %v", cid, code, err)
+	}
+	for _, nd := range tc.nodes {
+		if nd.name == st.Owner {
+			owner = nd
+		} else {
+			others = append(others, nd)
+		}
+	}
+	if owner == nil {
+		tc.t.Fatalf("owner %q is not a node of the cluster", st.Owner)
+	}
+	return owner, others
+}
+
 // tailProblems returns the last n warning and error lines of a log.
 func tailProblems(log string, n int) string {
 	var out []string
@@ -456,24 +477,8 @@ func TestClusterLiveUpdates(t *testing.T) {
 	tc := startTestCluster(t, 3)
 	f := tc.fixture(1, 2, 1)
 	cid, token := f.convs[0], f.voters[0].token
-	var st struct{ Owner string }
-	if code, err := call(tc.client, "GET", tc.url(tc.nodes[0], "/admin/conversations/"+cid+"/state"), clusterAdmin, nil, &st); err != nil || code != 200 {
-		t.Fatalf("state: %d %v", code, err)
-	}
-	var owner, relay, other *clusterNode
-	for _, nd := range tc.nodes {
-		switch {
-		case nd.name == st.Owner:
-			owner = nd
-		case relay == nil:
-			relay = nd
-		default:
-			other = nd
-		}
-	}
-	if owner == nil {
-		t.Fatalf("owner %q is not a node of the cluster", st.Owner)
-	}
+	owner, others := tc.ownerOf(cid)
+	relay, other := others[0], others[1]
 	post := func(nd *clusterNode, text string) string {
 		t.Helper()
 		var op struct{ ID string }
@@ -539,22 +544,7 @@ func TestClusterIdempotencyAcrossNodes(t *testing.T) {
 	tc := startTestCluster(t, 3)
 	f := tc.fixture(1, 1, 1)
 	cid, token := f.convs[0], f.voters[0].token
-	var st struct{ Owner string }
-	if code, err := call(tc.client, "GET", tc.url(tc.nodes[0], "/admin/conversations/"+cid+"/state"), clusterAdmin, nil, &st); err != nil || code != 200 {
-		t.Fatalf("state: %d %v", code, err)
-	}
-	var owner *clusterNode
-	var others []*clusterNode
-	for _, nd := range tc.nodes {
-		if nd.name == st.Owner {
-			owner = nd
-		} else {
-			others = append(others, nd)
-		}
-	}
-	if owner == nil || len(others) != 2 {
-		t.Fatalf("owner %q is not one node of the cluster", st.Owner)
-	}
+	owner, others := tc.ownerOf(cid)
 	post := func(nd *clusterNode) (int, http.Header, []byte) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", tc.url(nd, "/v1/conversations/"+cid+"/opinions"), strings.NewReader(`{"text":"posted once"}`))
@@ -592,5 +582,101 @@ func TestClusterIdempotencyAcrossNodes(t *testing.T) {
 	}
 	if code, err := call(tc.client, "GET", tc.url(others[1], "/v1/conversations/"+cid), "", nil, &conv); err != nil || code != 200 || conv.OpinionCount != 2 {
 		t.Fatalf("conversation after the retry: %d %v, %d opinions, want 2 (the seed and the one post)", code, err, conv.OpinionCount)
+	}
+}
+
+// TestClusterRelayedStreamEndsWhenTheOwnerFreezes: a frozen owner keeps its
+// connections open and silent, so the relay cannot tell from the stream;
+// once the cluster has moved the conversation, the relayed stream ends,
+// and the client's resume gets reset, then the new owner's events.
+func TestClusterRelayedStreamEndsWhenTheOwnerFreezes(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	f := tc.fixture(1, 1, 1)
+	cid, token := f.convs[0], f.voters[0].token
+	owner, others := tc.ownerOf(cid)
+	relay := others[0]
+	s := openStreamAt(t, "http://"+relay.httpAddr, cid, "")
+	s.next("counters")
+	owner.cmd.Process.Signal(syscall.SIGSTOP)
+	defer owner.cmd.Process.Signal(syscall.SIGCONT)
+	tc.waitServing(others...)
+	s.ended(20 * time.Second)
+
+	var r *sseStream
+	for deadline := time.Now().Add(20 * time.Second); r == nil; {
+		req, _ := http.NewRequest("GET", tc.url(relay, "/v1/conversations/"+cid+"/events"), nil)
+		if resp, err := tc.client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				r = openStreamAt(t, "http://"+relay.httpAddr, cid, "1")
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream on %s after the owner froze", relay.name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.next("reset")
+	var op struct{ ID string }
+	if code, err := call(tc.client, "POST", tc.url(others[1], "/v1/conversations/"+cid+"/opinions"), token, map[string]any{"text": "after the freeze"}, &op); err != nil || code != 201 {
+		t.Fatalf("opinion after the freeze: %d %v", code, err)
+	}
+	if e, _ := r.next("opinion"); e.data["id"] != op.ID {
+		t.Fatalf("opinion event after the freeze: %+v, want %s", e, op.ID)
+	}
+}
+
+// TestClusterRelayedStreamsLeaveNothingBehind relays streams, which the
+// owner then ends (a passivation closes the conversation's hub): the
+// relaying node's goroutines are back to about where they were. Each relay
+// used to leave one goroutine behind until the process exited.
+func TestClusterRelayedStreamsLeaveNothingBehind(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	f := tc.fixture(1, 1, 1)
+	cid := f.convs[0]
+	owner, others := tc.ownerOf(cid)
+	relay := others[0]
+	goroutines := func() float64 {
+		t.Helper()
+		req, _ := http.NewRequest("GET", tc.url(relay, "/metrics"), nil)
+		resp, err := tc.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
+				var n float64
+				fmt.Sscan(v, &n)
+				return n
+			}
+		}
+		t.Fatal("no go_goroutines in /metrics")
+		return 0
+	}
+	before := goroutines()
+	const streams = 60
+	var opened []*sseStream
+	for range streams {
+		s := openStreamAt(t, "http://"+relay.httpAddr, cid, "")
+		s.next("counters")
+		opened = append(opened, s)
+	}
+	if code, err := call(tc.client, "POST", tc.url(owner, "/admin/conversations/"+cid+"/passivate"), clusterAdmin, nil, nil); err != nil || code != 204 {
+		t.Fatalf("passivate on the owner: %d %v", code, err)
+	}
+	for _, s := range opened {
+		s.ended(20 * time.Second)
+	}
+	// fasthttp keeps the workers that served the streams idle for about
+	// 20 s before they leave: wait for them, up to 40 s.
+	after := goroutines()
+	for deadline := time.Now().Add(40 * time.Second); after >= before+streams/4 && time.Now().Before(deadline); after = goroutines() {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after >= before+streams/4 {
+		t.Fatalf("%v goroutines on %s after %d relayed streams ended, %v before", after, relay.name, streams, before)
 	}
 }
