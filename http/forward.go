@@ -1,6 +1,7 @@
 package http
 
 import (
+	"errors"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -54,7 +55,12 @@ func (s *Server) forwardIfRemote(ctx *fasthttp.RequestCtx) bool {
 			req.Header = append(req.Header, []string{name, string(v)})
 		}
 	}
-	resp, err := s.cfg.Forwarder.Forward(owner.HTTPAddr, req)
+	resp, err := s.forward(cid, owner, req)
+	if errors.Is(err, errOwnerChanged) {
+		s.countForward("error")
+		s.writeError(ctx, agora.Unavailable(time.Second, "The conversation is moving between nodes; try again shortly."))
+		return true
+	}
 	if err != nil {
 		s.countForward("error")
 		s.log.Warn("forwarding to a conversation's owner failed", "owner", owner.Name, "err", err)
@@ -68,6 +74,45 @@ func (s *Server) forwardIfRemote(ctx *fasthttp.RequestCtx) bool {
 	ctx.SetStatusCode(resp.Status)
 	ctx.SetBody(resp.Body)
 	return true
+}
+
+// errOwnerChanged: the cluster gave the conversation to another node while
+// a request waited for the one it was forwarded to.
+var errOwnerChanged = errors.New("the conversation's owner changed")
+
+// ownerCheck is how often a forward in flight checks that its node still
+// owns the conversation.
+const ownerCheck = 250 * time.Millisecond
+
+// forward sends req to owner and waits for its answer, or until the cluster
+// no longer has owner own the conversation: a frozen or cut-off owner keeps
+// the connection open and silent, and its clients would otherwise wait the
+// whole forward timeout even after the conversation moved. The forward
+// left behind ends by that timeout; the client, answered 503, retries on
+// the new owner (a write the old owner still commits is fenced once the
+// new one has claimed the conversation).
+func (s *Server) forward(cid string, owner cluster.Member, req *cluster.Request) (*cluster.Response, error) {
+	type result struct {
+		resp *cluster.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := s.cfg.Forwarder.Forward(owner.HTTPAddr, req)
+		done <- result{resp, err}
+	}()
+	tick := time.NewTicker(ownerCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-done:
+			return r.resp, r.err
+		case <-tick.C:
+			if o, ok := s.cfg.Cluster.Owner(cid); !ok || o.Name != owner.Name {
+				return nil, errOwnerChanged
+			}
+		}
+	}
 }
 
 // forwarded runs a request a peer forwarded, through the same routes and

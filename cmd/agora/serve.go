@@ -238,7 +238,9 @@ func (m *Main) Run(ctx context.Context) error {
 	var placement agora.Placement
 	var forwarder *cluster.Forwarder
 	if m.Cluster != nil {
-		placement, forwarder = m.Cluster, cluster.NewForwarder(30*time.Second)
+		// The owner answers a write within --commit-timeout (503 past it),
+		// a read at once: a forward waits that long and a margin.
+		placement, forwarder = m.Cluster, cluster.NewForwarder(c.CommitTimeout+5*time.Second)
 	}
 	m.Manager, err = actors.NewManager(store, m.Batcher, actors.Config{
 		Placement:    placement,
