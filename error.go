@@ -22,7 +22,8 @@ const (
 	EUNSUPPORTED     = "unsupported_media_type"
 	EMETHOD          = "method_not_allowed"
 	// EFENCED means another node took ownership of the conversation: the
-	// store refused a write stamped with an older epoch. Clients see 503.
+	// store refused a write stamped with an older epoch. Clients see 503
+	// unavailable (http.writeError).
 	EFENCED = "fenced"
 	// EINTERNAL is never chosen for bad input; it marks a bug or an
 	// unexpected store failure and is the only code the HTTP layer logs.

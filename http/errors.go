@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -22,7 +23,6 @@ var codes = map[string]int{
 	agora.ELOCKED:          fasthttp.StatusLocked,
 	agora.ERATELIMITED:     fasthttp.StatusTooManyRequests,
 	agora.EUNAVAILABLE:     fasthttp.StatusServiceUnavailable,
-	agora.EFENCED:          fasthttp.StatusServiceUnavailable,
 	agora.EINTERNAL:        fasthttp.StatusInternalServerError,
 }
 
@@ -47,6 +47,12 @@ type problem struct {
 // are logged: everything else is the client's business.
 func (s *Server) writeError(ctx *fasthttp.RequestCtx, err error) {
 	code := agora.ErrorCode(err)
+	if code == agora.EFENCED {
+		// Internal: another node took the conversation over while the
+		// write waited. The client sees api.md's 503, without the epochs.
+		err = agora.Unavailable(time.Second, "The conversation moved to another node; try again shortly.")
+		code = agora.EUNAVAILABLE
+	}
 	status := statusOf(code)
 	if code == agora.EINTERNAL {
 		s.log.Error("internal error", "request_id", requestID(ctx), "method", string(ctx.Method()), "path", string(ctx.Path()), "err", err)
