@@ -103,20 +103,27 @@ func (ps *Participants) CreateParticipant(ctx context.Context, displayName strin
 func (ps *Participants) Authenticate(ctx context.Context, token string) (*agora.Participant, error) {
 	hash := agora.HashToken(token)
 	ps.mu.RLock()
-	p := ps.byHash[hash]
+	p, stale := ps.byHash[hash], (*agora.Participant)(nil)
 	if p != nil && !ps.fresh(p.ID) {
-		p = nil
+		p, stale = nil, p
 	}
 	ps.mu.RUnlock()
 	if p == nil {
 		var err error
 		p, err = ps.store.ParticipantByTokenHash(ctx, hash)
-		if agora.ErrorCode(err) == agora.ENOTFOUND {
+		switch {
+		case agora.ErrorCode(err) == agora.ENOTFOUND:
 			return nil, agora.Errorf(agora.EUNAUTHENTICATED, "Unknown token.")
-		} else if err != nil {
+		case err != nil && stale != nil:
+			// The store is failing: the entry it would refresh is still
+			// the best there is (no role can change while it fails), so
+			// the reads a node serves from memory go on.
+			p = stale
+		case err != nil:
 			return nil, err
+		default:
+			ps.remember(p)
 		}
-		ps.remember(p)
 	}
 	c := *p
 	return &c, nil
@@ -125,17 +132,21 @@ func (ps *Participants) Authenticate(ctx context.Context, token string) (*agora.
 // Participant implements agora.ParticipantService.
 func (ps *Participants) Participant(ctx context.Context, id string) (*agora.Participant, error) {
 	ps.mu.RLock()
-	p := ps.byID[id]
+	p, stale := ps.byID[id], (*agora.Participant)(nil)
 	if p != nil && !ps.fresh(id) {
-		p = nil
+		p, stale = nil, p
 	}
 	ps.mu.RUnlock()
 	if p == nil {
 		var err error
-		if p, err = ps.store.Participant(ctx, id); err != nil {
+		switch p, err = ps.store.Participant(ctx, id); {
+		case err != nil && stale != nil && agora.ErrorCode(err) != agora.ENOTFOUND:
+			p = stale // the store is failing: as in Authenticate
+		case err != nil:
 			return nil, err
+		default:
+			ps.remember(p)
 		}
-		ps.remember(p)
 	}
 	c := *p
 	return &c, nil

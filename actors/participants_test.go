@@ -37,3 +37,58 @@ func TestParticipantsCacheTTL(t *testing.T) {
 		return nil
 	})
 }
+
+// failingStore is a store whose participant reads fail while fail is set,
+// as PostgreSQL's do during an outage.
+type failingStore struct {
+	agora.Store
+	fail bool
+}
+
+func (s *failingStore) ParticipantByTokenHash(ctx context.Context, h [32]byte) (*agora.Participant, error) {
+	if s.fail {
+		return nil, agora.Unavailable(time.Second, "store down")
+	}
+	return s.Store.ParticipantByTokenHash(ctx, h)
+}
+
+func (s *failingStore) Participant(ctx context.Context, id string) (*agora.Participant, error) {
+	if s.fail {
+		return nil, agora.Unavailable(time.Second, "store down")
+	}
+	return s.Store.Participant(ctx, id)
+}
+
+// TestParticipantsThroughAStoreOutage: once a cached participant is due
+// for a refresh, a failing store does not log them out: the cached entry
+// serves (a role cannot change while the store fails). A token the node
+// never saw still needs the store.
+func TestParticipantsThroughAStoreOutage(t *testing.T) {
+	ctx := context.Background()
+	m, store := mustOpenManager(t, Config{})
+	fs := &failingStore{Store: store}
+	ps := NewParticipants(fs, m.batcher).WithCacheTTL(time.Millisecond)
+	p, token, err := ps.CreateParticipant(ctx, "dana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, unseen, err := NewParticipants(store, m.batcher).CreateParticipant(ctx, "erin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // past the TTL: the next read asks the store
+	fs.fail = true
+	if got, err := ps.Authenticate(ctx, token); err != nil || got.ID != p.ID {
+		t.Fatalf("authenticate during the outage: %+v, %v", got, err)
+	}
+	if got, err := ps.Participant(ctx, p.ID); err != nil || got.ID != p.ID {
+		t.Fatalf("participant during the outage: %+v, %v", got, err)
+	}
+	if _, err := ps.Authenticate(ctx, unseen); agora.ErrorCode(err) != agora.EUNAVAILABLE {
+		t.Fatalf("an unseen token during the outage: %v, want unavailable", err)
+	}
+	fs.fail = false
+	if _, err := ps.Authenticate(ctx, unseen); err != nil {
+		t.Fatalf("the unseen token after the outage: %v", err)
+	}
+}
