@@ -79,7 +79,7 @@ func bindServeFlags(fs *flag.FlagSet, c *ServeConfig) {
 	fs.StringVar(&c.GossipAddr, "gossip-addr", "", "host:port of this node's cluster gossip (UDP and TCP); set to run in a cluster, which requires --postgres")
 	fs.StringVar(&c.Join, "join", "", "host:port,... of cluster members to join (retried until one answers)")
 	fs.BoolVar(&c.GossipTestTimings, "gossip-test-timings", false, "gossip every few milliseconds and declare a silent node dead within about 200ms (for tests on one machine)")
-	fs.DurationVar(&c.DrainWait, "drain-wait", time.Second, "on shutdown in a cluster, how long to let the draining state spread before handing conversations off")
+	fs.DurationVar(&c.DrainWait, "drain-wait", time.Second, "on shutdown in a cluster, how long to keep forwarding, once the conversations are handed off, while the draining state spreads")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated browser origins allowed to call the API (* for any); none when empty")
 	fs.IntVar(&c.MaxConns, "max-conns", 100_000, "bound on connections served at once (each live-update stream holds one); past it new ones get 503")
 	fs.IntVar(&c.MaxStreams, "max-streams", 50_000, "bound on open live-update streams; past it new ones get 503")
@@ -295,9 +295,10 @@ func (m *Main) Run(ctx context.Context) error {
 // Close shuts the node down in order. A single node stops accepting
 // requests, passivates every actor, commits what is pending and closes the
 // store. A cluster node first announces that it is draining (readyz turns
-// 503, the other nodes take its conversations over), hands its actors off
-// while it still forwards the requests it receives, then stops accepting,
-// flushes, leaves the gossip and closes the store. Close returns an error
+// 503; its own view drops it, so its actors are handed off at once, and
+// the other nodes take its conversations over as they hear), forwards the
+// requests it still receives for DrainWait, then stops accepting, flushes,
+// leaves the gossip and closes the store. Close returns an error
 // when something could not be committed before the deadline.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
