@@ -287,7 +287,11 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.Logger.Info("agora is serving", "http_addr", m.HTTP.Addr(), "data_dir", c.DataDir, "ack", c.Ack,
+	storeAttr := slog.String("data_dir", c.DataDir)
+	if c.Postgres != "" {
+		storeAttr = slog.String("store", "postgres") // not the URL: it may hold a password
+	}
+	m.Logger.Info("agora is serving", "http_addr", m.HTTP.Addr(), storeAttr, "ack", c.Ack,
 		"node", c.NodeName, "gossip_addr", c.GossipAddr)
 	return nil
 }
