@@ -116,10 +116,23 @@ func (f *Forwarder) client(addr string) *fasthttp.HostClient {
 	defer f.mu.Unlock()
 	c := f.clients[addr]
 	if c == nil {
-		c = &fasthttp.HostClient{Addr: addr, MaxConns: 512, MaxIdleConnDuration: time.Minute}
+		c = &fasthttp.HostClient{Addr: addr, MaxConns: 512, MaxIdleConnDuration: time.Minute, RetryIfErr: retryForward}
 		f.clients[addr] = c
 	}
 	return c
+}
+
+// retrySafe marks a forward whose request the API makes idempotent (GET,
+// HEAD, PUT, DELETE); retryForward retries those once. fasthttp asks only
+// when a connection failed before any byte of the answer, which is what a
+// pooled connection to a peer that restarted does: the request then reached
+// no process, and without the retry a client got 503 although the owner was
+// up (1 to 7 per node after a restart, in a cluster audit). A POST is not
+// retried: it may have reached the owner.
+const retrySafe = "X-Agora-Retry-Safe"
+
+func retryForward(req *fasthttp.Request, attempts int, _ error) (resetTimeout, retry bool) {
+	return false, attempts < 2 && len(req.Header.Peek(retrySafe)) > 0
 }
 
 // Forward sends r to the peer serving HTTP at addr and returns its answer.
@@ -135,6 +148,10 @@ func (f *Forwarder) Forward(addr string, r *Request) (*Response, error) {
 	req.SetRequestURI("http://" + addr + ForwardPath)
 	req.Header.SetContentType("application/msgpack")
 	req.SetBody(body)
+	switch r.Method {
+	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodPut, fasthttp.MethodDelete:
+		req.Header.Set(retrySafe, "1")
+	}
 	if err := f.client(addr).DoTimeout(req, resp, f.Timeout); err != nil {
 		return nil, fmt.Errorf("cluster: forward to %s: %w", addr, err)
 	}

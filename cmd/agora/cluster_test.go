@@ -680,3 +680,49 @@ func TestClusterRelayedStreamsLeaveNothingBehind(t *testing.T) {
 		t.Fatalf("%v goroutines on %s after %d relayed streams ended, %v before", after, relay.name, streams, before)
 	}
 }
+
+// TestClusterForwardsAfterTheOwnerRestarted: the other nodes keep pooled
+// connections to a node; when it restarts, those are dead. A read sent to
+// them once the node is back is retried on a new connection, not answered
+// 503.
+func TestClusterForwardsAfterTheOwnerRestarted(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	f := tc.fixture(6, 1, 1)
+	restarted := tc.nodes[2]
+	var owned []string
+	for _, cid := range f.convs {
+		if owner, _ := tc.ownerOf(cid); owner == restarted {
+			owned = append(owned, cid)
+		}
+	}
+	if len(owned) == 0 {
+		t.Fatal("no conversation of the fixture is placed on the restarted node")
+	}
+	read := func(cid string) int {
+		code, err := call(tc.client, "GET", tc.url(tc.nodes[0], "/v1/conversations/"+cid), "", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	for _, cid := range owned { // the first node pools connections to the owner
+		if code := read(cid); code != 200 {
+			t.Fatalf("read of %s before the restart: %d", cid, code)
+		}
+	}
+	restarted.cmd.Process.Kill()
+	restarted.cmd.Wait()
+	tc.waitServing(tc.nodes[0], tc.nodes[1])
+	tc.start(restarted)
+	tc.waitServing(tc.nodes...)
+	for _, cid := range owned {
+		if owner, _ := tc.ownerOf(cid); owner != restarted {
+			t.Fatalf("%s is owned by %s after the rejoin, not %s", cid, owner.name, restarted.name)
+		}
+	}
+	for _, cid := range owned {
+		if code := read(cid); code != 200 {
+			t.Errorf("read of %s through %s after its owner restarted: %d", cid, tc.nodes[0].name, code)
+		}
+	}
+}
