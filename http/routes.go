@@ -84,7 +84,12 @@ func (s *Server) routes() *router.Router {
 	r.POST(importPolisPath, s.importPolis)
 	r.GET("/admin/conversations/{cid}/export/polis/{file}", s.handle(authAdmin, false, s.exportPolis))
 
-	r.POST(cluster.ForwardPath, s.forwarded)
+	if s.cfg.Cluster != nil {
+		// Peers only: a single node has no route a client could reach it by.
+		// (A client that calls it in a cluster gains nothing: the request
+		// it carries goes through the same routes and checks as its own.)
+		r.POST(cluster.ForwardPath, s.forwarded)
+	}
 	r.GET("/healthz", s.handle(authNone, false, s.healthz))
 	r.GET("/readyz", s.handle(authNone, false, s.readyz))
 	// Load balancers probe with HEAD too (fasthttp sends no body for it).

@@ -1427,6 +1427,12 @@ func TestE2EAdmin(t *testing.T) {
 func TestE2EOperations(t *testing.T) {
 	t.Parallel()
 	ts := MustOpenServer(t)
+	t.Run("a single node has no internal forwarding route", func(t *testing.T) {
+		r := ts.send(t, request{method: "POST", path: "/internal/forward", body: []byte{0x80}, contentType: "application/msgpack"})
+		if r.Status != http.StatusNotFound {
+			t.Fatalf("%s: want 404", r)
+		}
+	})
 	for _, path := range []string{"/healthz", "/readyz"} {
 		t.Run(path+" answers 200", func(t *testing.T) {
 			requireStatus(t, ts.do(t, "GET", path, "", nil), http.StatusOK)
