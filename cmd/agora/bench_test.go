@@ -160,3 +160,40 @@ func benchmarkHTTPVotes(b *testing.B, store func(*ServeConfig)) {
 	st := s.m.Batcher.Stats()
 	b.ReportMetric(float64(st.Events)/float64(max(st.Flushes, 1)), "events/commit")
 }
+
+// BenchmarkHTTPOpinions measures one client posting opinions one after the
+// other through HTTP (SQLite, ack after commit): an operation is a whole
+// creation, its commit included. With an Idempotency-Key, each creation
+// also looks its key up in the store and keeps its answer there.
+func BenchmarkHTTPOpinions(b *testing.B) {
+	for _, keyed := range []bool{false, true} {
+		name := "plain"
+		if keyed {
+			name = "idempotency-key"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := newBenchServer(b, 1, nil)
+			cid, _ := s.conversation(1)
+			token := s.participant()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			i := 0
+			for b.Loop() {
+				req.Reset()
+				req.Header.SetMethod("POST")
+				req.SetRequestURI("http://" + s.m.HTTP.Addr() + "/v1/conversations/" + cid + "/opinions")
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.SetContentType("application/json")
+				if keyed {
+					req.Header.Set("Idempotency-Key", fmt.Sprint("key-", i))
+				}
+				req.SetBodyString(fmt.Sprintf(`{"text":"opinion %d"}`, i))
+				if err := s.hc.Do(req, resp); err != nil || resp.StatusCode() != 201 {
+					b.Fatalf("%v %d %s", err, resp.StatusCode(), resp.Body())
+				}
+				i++
+			}
+		})
+	}
+}

@@ -10,15 +10,22 @@ import (
 
 // RememberAnswer implements agora.Store.
 func (db *DB) RememberAnswer(ctx context.Context, a agora.IdempotentAnswer) error {
-	now := time.Now().UnixMicro()
-	if _, err := db.write.ExecContext(ctx, `DELETE FROM idempotent_answers WHERE expires_at <= ?`, now); err != nil {
+	// One transaction, one commit, for both statements.
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return storeError(err, "remember an answer")
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotent_answers WHERE expires_at <= ?`, time.Now().UnixMicro()); err != nil {
 		return storeError(err, "drop expired answers")
 	}
-	_, err := db.write.ExecContext(ctx, `INSERT INTO idempotent_answers
+	if _, err := tx.ExecContext(ctx, `INSERT INTO idempotent_answers
 		(participant_id, target, key, status, content_type, body, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (participant_id, target, key) DO NOTHING`,
-		a.ParticipantID, a.Target, a.Key, a.Status, a.ContentType, a.Body, a.ExpiresAt.UnixMicro())
-	return storeError(err, "remember an answer")
+		a.ParticipantID, a.Target, a.Key, a.Status, a.ContentType, a.Body, a.ExpiresAt.UnixMicro()); err != nil {
+		return storeError(err, "remember an answer")
+	}
+	return storeError(tx.Commit(), "remember an answer")
 }
 
 // RememberedAnswer implements agora.Store.
