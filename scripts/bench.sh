@@ -14,6 +14,7 @@ go test -run '^$' -bench ApplyVotes -benchtime 300x ./persist/sqlite/ ./persist/
 go test -run '^$' -bench LoadConversation -benchtime 20x ./persist/postgres/
 go test -run '^$' -bench . -benchtime 20x ./math/
 go test -run '^$' -bench HTTPVotes -benchtime 40000x ./cmd/agora/
+go test -run '^$' -bench HTTPOpinions -benchtime 2000x ./cmd/agora/
 go test -run '^$' -bench AnalysisLag -benchtime 1000x ./cmd/agora/
 go test -run '^$' -bench ForwardedRead -benchtime 5000x ./cmd/agora/
 go test -run '^$' -bench 'Activation|AnalyzeAustria|MathProductionSize' -benchtime 10x ./cmd/agora/
