@@ -49,40 +49,48 @@ func (s *Server) routes() *router.Router {
 		s.writeError(ctx, agora.Errorf(agora.EINTERNAL, "Internal error.")) // the panic is logged, never shown
 	}
 
+	// get routes GET and HEAD, which answers as GET does without the body
+	// (fasthttp sends none for HEAD), as HTTP asks of a server: load
+	// balancers probe with it, clients check a resource with it. The
+	// live-update stream is GET alone.
+	get := func(path string, h fasthttp.RequestHandler) {
+		r.GET(path, h)
+		r.HEAD(path, h)
+	}
 	const conv = "/v1/conversations/{cid}"
 	const op = conv + "/opinions/{oid}"
 	r.POST("/v1/participants", s.handle(authNone, false, s.createParticipant))
-	r.GET("/v1/participants/me", s.handle(authRequired, false, s.me))
+	get("/v1/participants/me", s.handle(authRequired, false, s.me))
 
 	r.POST("/v1/conversations", s.handle(authRequired, true, s.createConversation))
-	r.GET("/v1/conversations", s.handle(authNone, false, s.listConversations))
-	r.GET(conv, s.handle(authNone, false, s.getConversation))
+	get("/v1/conversations", s.handle(authNone, false, s.listConversations))
+	get(conv, s.handle(authNone, false, s.getConversation))
 	r.DELETE(conv, s.handle(authRequired, false, s.deleteConversation))
 
 	r.POST(conv+"/opinions", s.handle(authRequired, true, s.createOpinion))
-	r.GET(conv+"/opinions", s.handle(authOptional, false, s.listOpinions))
-	r.GET(op, s.handle(authOptional, false, s.getOpinion))
+	get(conv+"/opinions", s.handle(authOptional, false, s.listOpinions))
+	get(op, s.handle(authOptional, false, s.getOpinion))
 	r.DELETE(op, s.handle(authRequired, true, s.deleteOpinion))
-	r.GET(conv+"/next", s.handle(authRequired, false, s.nextOpinion))
-	r.GET(conv+"/analysis", s.handle(authNone, false, s.analysis))
+	get(conv+"/next", s.handle(authRequired, false, s.nextOpinion))
+	get(conv+"/analysis", s.handle(authNone, false, s.analysis))
 	r.GET(conv+"/events", s.handle(authNone, false, s.events))
 
 	r.PUT(op+"/vote", s.handle(authRequired, true, s.vote))
 	r.DELETE(op+"/vote", s.handle(authRequired, true, s.cancelVote))
-	r.GET(conv+"/votes/me", s.handle(authRequired, false, s.myVotes))
+	get(conv+"/votes/me", s.handle(authRequired, false, s.myVotes))
 
 	r.PUT(conv+"/lock", s.handle(authRequired, false, s.lock))
 	r.DELETE(conv+"/lock", s.handle(authRequired, false, s.unlock))
 	r.PUT(op+"/moderation", s.handle(authRequired, false, s.moderate))
 	r.DELETE(op+"/moderation", s.handle(authRequired, false, s.unmoderate))
 
-	r.GET("/admin/actors", s.handle(authAdmin, false, s.adminActors))
-	r.GET("/admin/conversations/{cid}/state", s.handle(authAdmin, false, s.adminState))
+	get("/admin/actors", s.handle(authAdmin, false, s.adminActors))
+	get("/admin/conversations/{cid}/state", s.handle(authAdmin, false, s.adminState))
 	r.POST("/admin/conversations/{cid}/passivate", s.handle(authAdmin, false, s.adminPassivate))
-	r.GET("/admin/cluster", s.handle(authAdmin, false, s.adminCluster))
+	get("/admin/cluster", s.handle(authAdmin, false, s.adminCluster))
 	r.PUT("/admin/participants/{pid}/role", s.handle(authAdmin, false, s.adminSetRole))
 	r.POST(importPolisPath, s.importPolis)
-	r.GET("/admin/conversations/{cid}/export/polis/{file}", s.handle(authAdmin, false, s.exportPolis))
+	get("/admin/conversations/{cid}/export/polis/{file}", s.handle(authAdmin, false, s.exportPolis))
 
 	if s.cfg.Cluster != nil {
 		// Peers only: a single node has no route a client could reach it by.
@@ -90,13 +98,10 @@ func (s *Server) routes() *router.Router {
 		// it carries goes through the same routes and checks as its own.)
 		r.POST(cluster.ForwardPath, s.forwarded)
 	}
-	r.GET("/healthz", s.handle(authNone, false, s.healthz))
-	r.GET("/readyz", s.handle(authNone, false, s.readyz))
-	// Load balancers probe with HEAD too (fasthttp sends no body for it).
-	r.HEAD("/healthz", s.handle(authNone, false, s.healthz))
-	r.HEAD("/readyz", s.handle(authNone, false, s.readyz))
-	r.GET("/openapi.yaml", s.handle(authNone, false, s.openapi))
-	r.GET("/metrics", s.handle(authNone, false, s.metrics))
+	get("/healthz", s.handle(authNone, false, s.healthz))
+	get("/readyz", s.handle(authNone, false, s.readyz))
+	get("/openapi.yaml", s.handle(authNone, false, s.openapi))
+	get("/metrics", s.handle(authNone, false, s.metrics))
 	return r
 }
 

@@ -1473,6 +1473,17 @@ func TestE2EProtocol(t *testing.T) {
 	_, token := ts.newParticipant(t)
 	c := ts.createConversation(t, token, nil)
 
+	t.Run("HEAD answers as GET does, without the body", func(t *testing.T) {
+		for _, path := range []string{"/v1/conversations", "/v1/conversations/" + c.ID, opinionsPath(c.ID), "/healthz", "/openapi.yaml"} {
+			get, head := ts.do(t, "GET", path, token, nil), ts.do(t, "HEAD", path, token, nil)
+			if head.Status != get.Status || len(head.Body) != 0 || head.Header.Get("Content-Type") != get.Header.Get("Content-Type") ||
+				head.Header.Get("Content-Length") != fmt.Sprint(len(get.Body)) {
+				t.Errorf("HEAD %s: %d, %d bytes, %q, Content-Length %q; GET: %d, %d bytes, %q", path, head.Status, len(head.Body),
+					head.Header.Get("Content-Type"), head.Header.Get("Content-Length"), get.Status, len(get.Body), get.Header.Get("Content-Type"))
+			}
+		}
+	})
+
 	t.Run("an unknown path is a 404 problem", func(t *testing.T) {
 		for _, path := range []string{"/", "/v2/conversations", "/v1/conversations/" + c.ID + "/nope", "/v1/conversations/"} {
 			requireProblem(t, ts.do(t, "GET", path, "", nil), 404, "not_found")
@@ -1484,13 +1495,13 @@ func TestE2EProtocol(t *testing.T) {
 			method, path string
 			allow        []string
 		}{
-			{"PATCH", "/v1/conversations", []string{"GET", "POST"}},
-			{"PUT", convPath(c.ID), []string{"GET", "DELETE"}},
+			{"PATCH", "/v1/conversations", []string{"GET", "HEAD", "POST"}},
+			{"PUT", convPath(c.ID), []string{"GET", "HEAD", "DELETE"}},
 			{"POST", votePath(c.ID, "someOpinion"), []string{"PUT", "DELETE"}},
 			{"DELETE", "/healthz", []string{"GET", "HEAD"}},
 			{"GET", "/v1/participants", []string{"POST"}},
-			{"OPTIONS", "/v1/conversations", []string{"GET", "POST"}},
-			{"HEAD", "/v1/conversations", []string{"GET", "POST"}}, // HEAD: the probes only
+			{"OPTIONS", "/v1/conversations", []string{"GET", "HEAD", "POST"}},
+			{"HEAD", "/v1/conversations/" + c.ID + "/events", []string{"GET"}}, // the stream is GET alone
 		} {
 			r := ts.do(t, tc.method, tc.path, token, nil)
 			if tc.method == "HEAD" {
