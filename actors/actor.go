@@ -209,17 +209,14 @@ func (a *convActor) handle(e *envelope) {
 	}
 	ackApplied, cid, hub, n := a.m.cfg.AckApplied, a.h.cid, a.h.hub, a.s.notesOf(events)
 	a.maybeAnalyze()
-	a.m.batcher.Append(events, w, func(err error) {
+	a.m.batcher.AppendNotify(events, w, func(err error) {
 		a.h.pending.Add(-1)
-		if err == nil {
-			hub.post(n)
-		}
 		if !ackApplied {
 			e.reply <- reply{value: res, err: err}
 		} else if err != nil {
 			a.m.log.Error("a write acknowledged as applied failed to commit", "conversation", cid, "err", err)
 		}
-	})
+	}, func() { hub.post(n) }) // also for a write answered 503 that commits later
 }
 
 // apply runs a command and turns a panic into a reload: the state may be

@@ -81,6 +81,7 @@ type waiter struct {
 	conversationID string
 	start, end     int // the waiter's events are batch[start:end]
 	done           func(error)
+	committed      func() // when not nil, called once the events commit, answered or not
 	deadline       time.Time
 	answered       bool
 }
@@ -174,10 +175,23 @@ func (b *Batcher) Release(n int) {
 // failing past CommitTimeout (the events stay queued and may still commit),
 // or the permanent error that made them be discarded. done must not block.
 func (b *Batcher) Append(events []agora.Event, reserved int, done func(error)) {
+	b.AppendNotify(events, reserved, done, nil)
+}
+
+// AppendNotify is Append that also calls committed, from the batcher's
+// goroutine, when the events commit: also after done was answered
+// EUNAVAILABLE at the deadline, which Append's done alone cannot tell (the
+// live-update hub publishes a write's events only once they are committed,
+// and a write answered 503 that commits later must be published too).
+// committed runs before done when both do; it must not block.
+func (b *Batcher) AppendNotify(events []agora.Event, reserved int, done func(error), committed func()) {
 	b.mu.Lock()
 	b.reserved -= reserved
 	if len(events) == 0 {
 		b.mu.Unlock()
+		if committed != nil {
+			committed()
+		}
 		done(nil)
 		return
 	}
@@ -194,6 +208,7 @@ func (b *Batcher) Append(events []agora.Event, reserved int, done func(error)) {
 		start:          start,
 		end:            len(b.cur.events),
 		done:           done,
+		committed:      committed,
 		deadline:       now.Add(b.cfg.CommitTimeout),
 	})
 	n := len(b.cur.events)
@@ -362,7 +377,7 @@ func (b *Batcher) flush(bt *batch) {
 	err := b.commit(bt.events, bt.waiters)
 	if err == nil {
 		for i := range bt.waiters {
-			bt.waiters[i].finish(nil)
+			bt.waiters[i].commit()
 		}
 		return
 	}
@@ -387,7 +402,11 @@ func (b *Batcher) flush(bt *batch) {
 		}
 		err := b.commit(events, ws)
 		for i := range ws {
-			ws[i].finish(err)
+			if err == nil {
+				ws[i].commit()
+			} else {
+				ws[i].finish(err)
+			}
 		}
 		if err != nil {
 			b.cfg.Logger.Error("events discarded after a permanent store error", "conversation", cid, "events", len(events), "err", err)
@@ -451,6 +470,14 @@ func (w *waiter) expire(now time.Time) {
 	if !w.answered && now.After(w.deadline) {
 		w.finish(agora.Unavailable(time.Second, "The store is not answering; the write may still be committed. Retrying is safe."))
 	}
+}
+
+// commit tells the waiter its events are committed.
+func (w *waiter) commit() {
+	if w.committed != nil {
+		w.committed()
+	}
+	w.finish(nil)
 }
 
 func (w *waiter) finish(err error) {

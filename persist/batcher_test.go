@@ -155,6 +155,44 @@ func TestBatcher(t *testing.T) {
 		b.Close(context.Background())
 	})
 
+	t.Run("a write answered 503 at its deadline is still notified when it commits", func(t *testing.T) {
+		store := &memStore{}
+		var down atomic.Bool
+		down.Store(true)
+		store.setFail(func([]agora.Event) error {
+			if down.Load() {
+				return agora.Unavailable(time.Second, "disk busy")
+			}
+			return nil
+		})
+		b := persist.NewBatcher(store, persist.Config{CommitTimeout: 50 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
+		defer b.Close(context.Background())
+		if err := b.TryReserve(1); err != nil {
+			t.Fatal(err)
+		}
+		answered, committed := make(chan error, 2), make(chan struct{}, 2)
+		b.AppendNotify([]agora.Event{vote("c", 1)}, 1, func(err error) { answered <- err }, func() { committed <- struct{}{} })
+		if err := <-answered; agora.ErrorCode(err) != agora.EUNAVAILABLE {
+			t.Fatalf("answer = %v, want EUNAVAILABLE", err)
+		}
+		select {
+		case <-committed:
+			t.Fatal("notified of a commit while the store was down")
+		default:
+		}
+		down.Store(false)
+		select {
+		case <-committed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("not notified when the write committed")
+		}
+		select {
+		case err := <-answered:
+			t.Fatalf("answered twice (again with %v)", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	})
+
 	t.Run("writes queued behind a failing commit are answered at their deadline too", func(t *testing.T) {
 		store := &memStore{}
 		var down atomic.Bool
