@@ -143,8 +143,10 @@ func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() 
 		}
 		if e == nil {
 			if len(im.entries) >= maxIdempotencyEntries {
+				// Memory is full: the store alone keeps the key (without
+				// making concurrent retries on this node wait for the first).
 				im.mu.Unlock()
-				return fn()
+				return s.idempotentInStore(ctx, k, now, im.ttl, fn)
 			}
 			e = &idemEntry{done: make(chan struct{}), expires: now.Add(im.ttl)}
 			im.entries[k] = e
@@ -186,6 +188,28 @@ func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() 
 		replay(ctx, e)
 		return nil
 	}
+}
+
+// idempotentInStore is idempotent with the store alone.
+func (s *Server) idempotentInStore(ctx *fasthttp.RequestCtx, k idemKey, now time.Time, ttl time.Duration, fn func() error) error {
+	kept, err := s.rememberedAnswer(k, now)
+	if err != nil {
+		return err
+	}
+	e := &idemEntry{expires: now.Add(ttl)}
+	if kept != nil {
+		e.status, e.contentType, e.body = kept.Status, kept.ContentType, kept.Body
+		replay(ctx, e)
+		return nil
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	if status := ctx.Response.StatusCode(); status >= 200 && status < 300 {
+		e.status, e.contentType, e.body = status, string(ctx.Response.Header.ContentType()), ctx.Response.Body()
+		s.rememberAnswer(k, e)
+	}
+	return nil
 }
 
 // storeWait bounds the store's answer to an idempotency look-up or write.

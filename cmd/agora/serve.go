@@ -98,8 +98,10 @@ func (c *ServeConfig) check() error {
 	if c.Ack != "committed" && c.Ack != "applied" {
 		return fmt.Errorf("%w: --ack must be committed or applied", errUsage)
 	}
-	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
-		return fmt.Errorf("%w: --rate-limit %v: want a number of writes per second, or 0 for none", errUsage, c.RateLimit)
+	// Below 0.5 a second the burst (twice the rate) holds no whole token:
+	// every write would be refused.
+	if c.RateLimit != 0 && !(c.RateLimit >= 0.5) || math.IsInf(c.RateLimit, 0) {
+		return fmt.Errorf("%w: --rate-limit %v: want 0.5 writes per second or more, or 0 for none", errUsage, c.RateLimit)
 	}
 	for _, b := range []struct {
 		name string
@@ -120,7 +122,7 @@ func (c *ServeConfig) check() error {
 		{"idle-timeout", c.IdleTimeout, true}, {"commit-timeout", c.CommitTimeout, true},
 		{"read-timeout", c.ReadTimeout, true}, {"write-timeout", c.WriteTimeout, true},
 		{"shutdown-timeout", c.ShutdownTimeout, true},
-		{"flush-interval", c.FlushInterval, false}, {"math-interval", c.MathInterval, false},
+		{"flush-interval", c.FlushInterval, false}, {"math-interval", c.MathInterval, true},
 		{"drain-wait", c.DrainWait, false},
 	} {
 		if d.v < 0 || (d.zeroToo && d.v == 0) {
