@@ -454,21 +454,33 @@ func (b *Batcher) commit(events []agora.Event, waiters []waiter) error {
 		}
 		// The writes queued behind this batch wait for the same store: they
 		// are answered at their deadline too, not when the store returns.
+		// They are marked under b.mu and answered after it, which is never
+		// held while a done runs.
+		var late []func(error)
 		b.mu.Lock()
 		for i := range b.cur.waiters {
-			b.cur.waiters[i].expire(now)
+			if w := &b.cur.waiters[i]; !w.answered && now.After(w.deadline) {
+				w.answered = true
+				late = append(late, w.done)
+			}
 		}
 		b.mu.Unlock()
+		for _, done := range late {
+			done(errCommitLate)
+		}
 		time.Sleep(backoff)
 		backoff = min(backoff*2, b.cfg.RetryMax)
 	}
 }
 
-// expire answers a waiter whose deadline has passed: its write stays
-// queued and may still be committed.
+// errCommitLate answers a write whose deadline passed while the store
+// failed: it stays queued and may still be committed.
+var errCommitLate = agora.Unavailable(time.Second, "The store is not answering; the write may still be committed. Retrying is safe.")
+
+// expire answers a waiter whose deadline has passed.
 func (w *waiter) expire(now time.Time) {
 	if !w.answered && now.After(w.deadline) {
-		w.finish(agora.Unavailable(time.Second, "The store is not answering; the write may still be committed. Retrying is safe."))
+		w.finish(errCommitLate)
 	}
 }
 
