@@ -54,6 +54,20 @@ func (s *memStore) committed() (txs int, events []agora.Event) {
 	return len(s.txs), events
 }
 
+// downStore returns a store that fails transiently while down is set, as
+// it is at first.
+func downStore() (*memStore, *atomic.Bool) {
+	store, down := &memStore{}, &atomic.Bool{}
+	down.Store(true)
+	store.setFail(func([]agora.Event) error {
+		if down.Load() {
+			return agora.Unavailable(time.Second, "disk busy")
+		}
+		return nil
+	})
+	return store, down
+}
+
 func vote(cid string, n int) agora.Event {
 	return agora.Event{Kind: agora.EventVoteCast, ConversationID: cid, Vote: agora.StoredVote{ParticipantID: "p", OpinionID: string(rune('a' + n%26))}}
 }
@@ -126,15 +140,7 @@ func TestBatcher(t *testing.T) {
 	})
 
 	t.Run("transient errors are retried and callers past the deadline get 503 while the write still commits", func(t *testing.T) {
-		store := &memStore{}
-		var down atomic.Bool
-		down.Store(true)
-		store.setFail(func([]agora.Event) error {
-			if down.Load() {
-				return agora.Unavailable(time.Second, "disk busy")
-			}
-			return nil
-		})
+		store, down := downStore()
 		b := persist.NewBatcher(store, persist.Config{CommitTimeout: 50 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
 		err := <-write(t, b, vote("c", 1))
 		if agora.ErrorCode(err) != agora.EUNAVAILABLE {
@@ -156,15 +162,7 @@ func TestBatcher(t *testing.T) {
 	})
 
 	t.Run("a write answered 503 at its deadline is still notified when it commits", func(t *testing.T) {
-		store := &memStore{}
-		var down atomic.Bool
-		down.Store(true)
-		store.setFail(func([]agora.Event) error {
-			if down.Load() {
-				return agora.Unavailable(time.Second, "disk busy")
-			}
-			return nil
-		})
+		store, down := downStore()
 		b := persist.NewBatcher(store, persist.Config{CommitTimeout: 50 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond})
 		defer b.Close(context.Background())
 		if err := b.TryReserve(1); err != nil {

@@ -141,12 +141,19 @@ func TestAdminCommandsUsage(t *testing.T) {
 		{[]string{"gen", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"import", "polis", "dir", "--bogus"}, "flag provided but not defined: -bogus"},
 	} {
-		var stdout, stderr bytes.Buffer
 		// One line: the error, without the flags' list (nor, for gen, the
 		// generation's report: a bad --server is refused before it).
-		if code := run(tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) || strings.Count(stderr.String(), "\n") != 1 {
-			t.Errorf("agora %s: exit %d, stderr %q; want 2 and one line with %q", strings.Join(tc.args, " "), code, stderr.String(), tc.want)
-		}
+		requireUsageError(t, tc.args, tc.want)
+	}
+}
+
+// requireUsageError runs agora with args and requires exit status 2 and
+// one line on stderr that contains want.
+func requireUsageError(t *testing.T, args []string, want string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), want) || strings.Count(stderr.String(), "\n") != 1 {
+		t.Errorf("agora %s: exit %d, stderr %q; want 2 and one line with %q", strings.Join(args, " "), code, stderr.String(), want)
 	}
 }
 
@@ -174,11 +181,7 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"--join", "127.0.0.1:7946"}, "--join needs --gossip-addr"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {
-		var stdout, stderr bytes.Buffer
-		args := append([]string{"serve", "--data-dir", filepath.Join(dir, "never"), "--http-addr", "127.0.0.1:0"}, tc.args...)
-		if code := run(args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) || strings.Count(stderr.String(), "\n") != 1 {
-			t.Errorf("agora %s: exit %d, stderr %q; want 2 and one line with %q", strings.Join(args, " "), code, stderr.String(), tc.want)
-		}
+		requireUsageError(t, append([]string{"serve", "--data-dir", filepath.Join(dir, "never"), "--http-addr", "127.0.0.1:0"}, tc.args...), tc.want)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "never")); err == nil {
 		t.Error("a refused command line created the data folder")
