@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/agora-dev/agora"
+	"github.com/agora-dev/agora/cluster"
 )
 
 // TestFencedIsUnavailable: a write the store fenced (another node took the
@@ -85,5 +86,25 @@ func TestIdempotencyPastTheMemoryBound(t *testing.T) {
 	if runs != 1 || string(retry.Response.Body()) != string(first.Response.Body()) || string(retry.Response.Header.Peek("Idempotent-Replayed")) != "true" {
 		t.Fatalf("%d runs; retry %d %s (replayed %q), first %s", runs, retry.Response.StatusCode(), retry.Response.Body(),
 			retry.Response.Header.Peek("Idempotent-Replayed"), first.Response.Body())
+	}
+}
+
+// TestRelayedStreamsCount: a relayed stream counts against MaxStreams on
+// the relaying node, and a relay that fails gives its place back.
+func TestRelayedStreamsCount(t *testing.T) {
+	s := &Server{log: slog.New(slog.DiscardHandler), cfg: Config{MaxStreams: 1}}
+	owner := cluster.Member{Name: "owner", HTTPAddr: "127.0.0.1:1"} // nothing listens there
+	var ctx fasthttp.RequestCtx
+	ctx.Request.SetRequestURI("/v1/conversations/c1/events")
+	s.proxyStream(&ctx, "c1", owner)
+	if ctx.Response.StatusCode() != 503 || s.streams.Load() != 0 {
+		t.Fatalf("a relay to an unreachable owner: %d, %d streams counted", ctx.Response.StatusCode(), s.streams.Load())
+	}
+	s.streams.Store(1) // the one stream allowed is open
+	var full fasthttp.RequestCtx
+	full.Request.SetRequestURI("/v1/conversations/c1/events")
+	s.proxyStream(&full, "c1", owner)
+	if full.Response.StatusCode() != 503 || !strings.Contains(string(full.Response.Body()), "too many open streams") || s.streams.Load() != 1 {
+		t.Fatalf("a relay past MaxStreams: %d %s, %d streams counted", full.Response.StatusCode(), full.Response.Body(), s.streams.Load())
 	}
 }

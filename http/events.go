@@ -106,6 +106,19 @@ func streamHeaders(ctx *fasthttp.RequestCtx) {
 // checks every relayCheck that the owner is still the cluster's, since a
 // frozen owner's connection stays open and silent.
 func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, cid string, owner cluster.Member) {
+	// A relayed stream counts against --max-streams here too: it holds a
+	// worker and two connections on this node.
+	if s.streams.Add(1) > int64(s.cfg.MaxStreams) {
+		s.streams.Add(-1)
+		s.writeError(ctx, agora.Unavailable(5*time.Second, "This node has too many open streams; try another node or later."))
+		return
+	}
+	streaming := false
+	defer func() {
+		if !streaming {
+			s.streams.Add(-1)
+		}
+	}()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+owner.HTTPAddr+string(ctx.RequestURI()), nil)
 	if id := ctx.Request.Header.Peek("Last-Event-ID"); id != nil {
 		req.Header.Set("Last-Event-ID", string(id))
@@ -130,8 +143,10 @@ func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, cid string, owner cluster
 	}
 	streamHeaders(ctx)
 	stop, conn := s.stopStreams, ctx.Conn()
+	streaming = true
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		done := make(chan struct{})
+		defer s.streams.Add(-1)
 		defer resp.Body.Close()
 		defer close(done)
 		go func() {
