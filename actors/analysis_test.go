@@ -501,12 +501,17 @@ func TestMathSortCursorsKeepTheirOrder(t *testing.T) {
 	if rest := page(agora.OpinionQuery{Sort: agora.SortOpinionsDivisive, Limit: 5, Cursor: *p.NextCursor}); rest.Items[0].ID != cur[5] {
 		t.Errorf("after the pin expired the walk goes on at %s, want %s (the current order's sixth)", rest.Items[0].ID, cur[5])
 	}
-	// At most maxPins pins are held.
+	// At most maxPins pins are held, and none past its time.
 	for range 3 * maxPins {
 		page(agora.OpinionQuery{Sort: agora.SortOpinionsDiscover, Limit: 1})
 	}
 	if len(s.pins) > maxPins {
 		t.Errorf("%d pins held", len(s.pins))
+	}
+	now = now.Add(pinTTL)
+	page(agora.OpinionQuery{Sort: agora.SortOpinionsDiscover, Limit: 1})
+	if len(s.pins) != 1 {
+		t.Errorf("%d pins held after the others expired, want 1", len(s.pins))
 	}
 
 	for _, q := range []agora.OpinionQuery{

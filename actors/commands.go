@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/base64"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -371,6 +372,8 @@ func (ps *pins) find(id uint64, now time.Time) *pin {
 // conversation names no pin of this one.
 func (ps *pins) add(parts orderParts, now time.Time) *pin {
 	p := &pin{id: rand.Uint64(), parts: parts, at: now}
+	// Expired pins go first: they would keep their orders alive for nothing.
+	*ps = slices.DeleteFunc(*ps, func(q *pin) bool { return now.Sub(q.at) >= pinTTL })
 	if len(*ps) < maxPins {
 		*ps = append(*ps, p)
 		return p
