@@ -146,29 +146,13 @@ func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() 
 				// Memory is full: the store alone keeps the key (without
 				// making concurrent retries on this node wait for the first).
 				im.mu.Unlock()
-				return s.idempotentInStore(ctx, k, now, im.ttl, fn)
+				return s.answerOnce(ctx, k, &idemEntry{expires: now.Add(im.ttl)}, now, fn)
 			}
 			e = &idemEntry{done: make(chan struct{}), expires: now.Add(im.ttl)}
 			im.entries[k] = e
 			im.mu.Unlock()
-			kept, err := s.rememberedAnswer(k, now)
-			if kept != nil {
-				// Answered before this node's memory: a restart, or another node.
-				e.ok, e.status, e.contentType, e.body, e.expires = true, kept.Status, kept.ContentType, kept.Body, kept.ExpiresAt
-				close(e.done)
-				replay(ctx, e)
-				return nil
-			}
-			if err == nil {
-				err = fn()
-			}
-			status := ctx.Response.StatusCode()
-			if err == nil && status >= 200 && status < 300 {
-				e.ok, e.status = true, status
-				e.contentType = string(ctx.Response.Header.ContentType())
-				e.body = append([]byte(nil), ctx.Response.Body()...)
-				s.rememberAnswer(k, e)
-			} else {
+			err := s.answerOnce(ctx, k, e, now, fn)
+			if !e.ok {
 				im.mu.Lock()
 				delete(im.entries, k) // a failure is not remembered: the retry runs again
 				im.mu.Unlock()
@@ -190,15 +174,17 @@ func (s *Server) idempotent(ctx *fasthttp.RequestCtx, c agora.Caller, fn func() 
 	}
 }
 
-// idempotentInStore is idempotent with the store alone.
-func (s *Server) idempotentInStore(ctx *fasthttp.RequestCtx, k idemKey, now time.Time, ttl time.Duration, fn func() error) error {
+// answerOnce answers the first request with key k this node sees: with the
+// answer the store kept for it (made before a restart, or on another node),
+// or by running fn, whose 2xx answer it keeps in the store. Either way e
+// holds the answer to replay when e.ok.
+func (s *Server) answerOnce(ctx *fasthttp.RequestCtx, k idemKey, e *idemEntry, now time.Time, fn func() error) error {
 	kept, err := s.rememberedAnswer(k, now)
 	if err != nil {
 		return err
 	}
-	e := &idemEntry{expires: now.Add(ttl)}
 	if kept != nil {
-		e.status, e.contentType, e.body = kept.Status, kept.ContentType, kept.Body
+		e.ok, e.status, e.contentType, e.body, e.expires = true, kept.Status, kept.ContentType, kept.Body, kept.ExpiresAt
 		replay(ctx, e)
 		return nil
 	}
@@ -206,7 +192,9 @@ func (s *Server) idempotentInStore(ctx *fasthttp.RequestCtx, k idemKey, now time
 		return err
 	}
 	if status := ctx.Response.StatusCode(); status >= 200 && status < 300 {
-		e.status, e.contentType, e.body = status, string(ctx.Response.Header.ContentType()), ctx.Response.Body()
+		e.ok, e.status = true, status
+		e.contentType = string(ctx.Response.Header.ContentType())
+		e.body = append([]byte(nil), ctx.Response.Body()...)
 		s.rememberAnswer(k, e)
 	}
 	return nil
