@@ -103,45 +103,43 @@ func (ps *Participants) CreateParticipant(ctx context.Context, displayName strin
 func (ps *Participants) Authenticate(ctx context.Context, token string) (*agora.Participant, error) {
 	hash := agora.HashToken(token)
 	ps.mu.RLock()
-	p, stale := ps.byHash[hash], (*agora.Participant)(nil)
-	if p != nil && !ps.fresh(p.ID) {
-		p, stale = nil, p
-	}
+	fresh, stale := ps.split(ps.byHash[hash])
 	ps.mu.RUnlock()
-	if p == nil {
-		var err error
-		p, err = ps.store.ParticipantByTokenHash(ctx, hash)
-		switch {
-		case agora.ErrorCode(err) == agora.ENOTFOUND:
-			return nil, agora.Errorf(agora.EUNAUTHENTICATED, "Unknown token.")
-		case err != nil && stale != nil:
-			// The store is failing: the entry it would refresh is still
-			// the best there is (no role can change while it fails), so
-			// the reads a node serves from memory go on.
-			p = stale
-		case err != nil:
-			return nil, err
-		default:
-			ps.remember(p)
-		}
+	p, err := ps.freshOrLoad(fresh, stale, func() (*agora.Participant, error) { return ps.store.ParticipantByTokenHash(ctx, hash) })
+	if agora.ErrorCode(err) == agora.ENOTFOUND {
+		return nil, agora.Errorf(agora.EUNAUTHENTICATED, "Unknown token.")
 	}
-	c := *p
-	return &c, nil
+	return p, err
 }
 
 // Participant implements agora.ParticipantService.
 func (ps *Participants) Participant(ctx context.Context, id string) (*agora.Participant, error) {
 	ps.mu.RLock()
-	p, stale := ps.byID[id], (*agora.Participant)(nil)
-	if p != nil && !ps.fresh(id) {
-		p, stale = nil, p
-	}
+	fresh, stale := ps.split(ps.byID[id])
 	ps.mu.RUnlock()
+	return ps.freshOrLoad(fresh, stale, func() (*agora.Participant, error) { return ps.store.Participant(ctx, id) })
+}
+
+// split tells a cached participant (nil: none) fresh or stale; ps.mu held.
+func (ps *Participants) split(p *agora.Participant) (fresh, stale *agora.Participant) {
+	if p != nil && !ps.fresh(p.ID) {
+		return nil, p
+	}
+	return p, nil
+}
+
+// freshOrLoad returns a copy of the fresh cached participant, else of the
+// one load reads from the store (and caches). While the store fails (any
+// error but ENOTFOUND), the stale entry it would refresh is still the best
+// there is (no role can change meanwhile), so the reads a node serves from
+// memory go on through a store outage.
+func (ps *Participants) freshOrLoad(fresh, stale *agora.Participant, load func() (*agora.Participant, error)) (*agora.Participant, error) {
+	p := fresh
 	if p == nil {
 		var err error
-		switch p, err = ps.store.Participant(ctx, id); {
+		switch p, err = load(); {
 		case err != nil && stale != nil && agora.ErrorCode(err) != agora.ENOTFOUND:
-			p = stale // the store is failing: as in Authenticate
+			p = stale
 		case err != nil:
 			return nil, err
 		default:
