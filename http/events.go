@@ -44,9 +44,8 @@ func (s *Server) events(ctx *fasthttp.RequestCtx, _ agora.Caller) error {
 	if s.cfg.Streams == nil {
 		return agora.Errorf(agora.ENOTFOUND, "Live updates are not enabled.")
 	}
-	if s.streams.Add(1) > int64(s.cfg.MaxStreams) {
-		s.streams.Add(-1)
-		return agora.Unavailable(5*time.Second, "This node has too many open streams; try another node or later.")
+	if err := s.takeStream(); err != nil {
+		return err
 	}
 	sub, err := s.cfg.Streams.Subscribe(reqContext(ctx), cid, string(ctx.Request.Header.Peek("Last-Event-ID")))
 	if err != nil {
@@ -108,9 +107,8 @@ func streamHeaders(ctx *fasthttp.RequestCtx) {
 func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, cid string, owner cluster.Member) {
 	// A relayed stream counts against --max-streams here too: it holds a
 	// worker and two connections on this node.
-	if s.streams.Add(1) > int64(s.cfg.MaxStreams) {
-		s.streams.Add(-1)
-		s.writeError(ctx, agora.Unavailable(5*time.Second, "This node has too many open streams; try another node or later."))
+	if err := s.takeStream(); err != nil {
+		s.writeError(ctx, err)
 		return
 	}
 	streaming := false
@@ -158,7 +156,7 @@ func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, cid string, owner cluster
 					return
 				case <-stop:
 				case <-tick.C:
-					if o, ok := s.cfg.Cluster.Owner(cid); ok && o.Name == owner.Name {
+					if s.owns(owner, cid) {
 						continue
 					}
 				}
@@ -180,6 +178,22 @@ func (s *Server) proxyStream(ctx *fasthttp.RequestCtx, cid string, owner cluster
 			}
 		}
 	})
+}
+
+// takeStream counts a stream about to open, or refuses it past MaxStreams;
+// the stream gives its place back with s.streams.Add(-1).
+func (s *Server) takeStream() error {
+	if s.streams.Add(1) > int64(s.cfg.MaxStreams) {
+		s.streams.Add(-1)
+		return agora.Unavailable(5*time.Second, "This node has too many open streams; try another node or later.")
+	}
+	return nil
+}
+
+// owns reports whether the cluster still has owner own conversation cid.
+func (s *Server) owns(owner cluster.Member, cid string) bool {
+	o, ok := s.cfg.Cluster.Owner(cid)
+	return ok && o.Name == owner.Name
 }
 
 // relayCheck is how often a relayed stream checks that its owner still

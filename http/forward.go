@@ -108,7 +108,7 @@ func (s *Server) forward(cid string, owner cluster.Member, req *cluster.Request)
 		case r := <-done:
 			return r.resp, r.err
 		case <-tick.C:
-			if o, ok := s.cfg.Cluster.Owner(cid); !ok || o.Name != owner.Name {
+			if !s.owns(owner, cid) {
 				return nil, errOwnerChanged
 			}
 		}
