@@ -457,6 +457,26 @@ func (tc *testCluster) ownerOf(cid string) (owner *clusterNode, others []*cluste
 	return owner, others
 }
 
+// resumeStream reopens a conversation's stream on nd, resuming after
+// lastID, once nd answers it: it may answer 503 while the conversation
+// moves, for up to 20 s.
+func (tc *testCluster) resumeStream(nd *clusterNode, cid, lastID string) *sseStream {
+	tc.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", tc.url(nd, "/v1/conversations/"+cid+"/events"), nil)
+		resp, err := tc.client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return openStreamAt(tc.t, "http://"+nd.httpAddr, cid, lastID)
+			}
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("no stream on %s after the owner changed: %v", nd.name, err)
+		}
+	}
+}
+
 // tailProblems returns the last n warning and error lines of a log.
 func tailProblems(log string, n int) string {
 	var out []string
@@ -512,23 +532,7 @@ func TestClusterLiveUpdates(t *testing.T) {
 	owner.cmd.Wait()
 	s.ended(20 * time.Second)
 	tc.waitServing(relay, other)
-	// The relay may answer 503 while the conversation moves: retry.
-	var r *sseStream
-	for deadline := time.Now().Add(20 * time.Second); r == nil; {
-		req, _ := http.NewRequest("GET", tc.url(relay, "/v1/conversations/"+cid+"/events"), nil)
-		resp, err := tc.client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				r = openStreamAt(t, "http://"+relay.httpAddr, cid, e.id)
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no stream on %s after the owner died: %v", relay.name, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	r := tc.resumeStream(relay, cid, e.id)
 	r.next("reset")
 	id = post(relay, "after the move")
 	if e, _ := r.next("opinion"); e.data["id"] != id {
@@ -602,21 +606,7 @@ func TestClusterRelayedStreamEndsWhenTheOwnerFreezes(t *testing.T) {
 	tc.waitServing(others...)
 	s.ended(20 * time.Second)
 
-	var r *sseStream
-	for deadline := time.Now().Add(20 * time.Second); r == nil; {
-		req, _ := http.NewRequest("GET", tc.url(relay, "/v1/conversations/"+cid+"/events"), nil)
-		if resp, err := tc.client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				r = openStreamAt(t, "http://"+relay.httpAddr, cid, "1")
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no stream on %s after the owner froze", relay.name)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	r := tc.resumeStream(relay, cid, "1")
 	r.next("reset")
 	var op struct{ ID string }
 	if code, err := call(tc.client, "POST", tc.url(others[1], "/v1/conversations/"+cid+"/opinions"), token, map[string]any{"text": "after the freeze"}, &op); err != nil || code != 201 {
